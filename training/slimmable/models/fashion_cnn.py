@@ -1,0 +1,62 @@
+"""The default classifier: a compact VGG-style slimmable CNN for 28x28 Fashion-MNIST.
+
+Three stages of 3x3 convolutions (32 / 64 / 128 channels at width 1.0) so the four widths span
+about a 12x range of multiply-accumulates, which shows up as a real latency range on CPU.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..layers import SlimmableConv2d, SlimmableLinear, SwitchableBatchNorm2d
+
+DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
+
+
+def conv_bn_relu(in_list: Sequence[int], out_list: Sequence[int]) -> nn.Sequential:
+    return nn.Sequential(
+        SlimmableConv2d(in_list, out_list, 3, padding=1),
+        SwitchableBatchNorm2d(out_list),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FashionCNN(nn.Module):
+    def __init__(
+        self,
+        widths: Sequence[float] = DEFAULT_WIDTHS,
+        input_size: int = 28,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        stage_channels: Sequence[int] = (32, 64, 128),
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if input_size % 4 != 0:
+            raise ValueError(f"input_size must be a multiple of 4 (two 2x poolings), got {input_size}")
+        self.widths = sorted(widths)
+        self.input_size = input_size
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        per_width = [[max(1, int(c * w)) for w in self.widths] for c in stage_channels]
+        inputs = [in_channels] * len(self.widths)
+        c1, c2, c3 = per_width
+        self.features = nn.Sequential(
+            conv_bn_relu(inputs, c1),
+            conv_bn_relu(c1, c1),
+            nn.MaxPool2d(2),
+            conv_bn_relu(c1, c2),
+            conv_bn_relu(c2, c2),
+            nn.MaxPool2d(2),
+            conv_bn_relu(c2, c3),
+            conv_bn_relu(c3, c3),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = SlimmableLinear(c3, [num_classes] * len(self.widths))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(self.features(x), 1)
+        return self.classifier(self.dropout(x))

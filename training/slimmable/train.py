@@ -1,0 +1,264 @@
+"""Joint slimmable training: every step runs every width (widest first), sums the gradients, and
+takes ONE optimizer step. Data-parallel under torch.distributed when launched with WORLD_SIZE > 1.
+
+    python3 -m slimmable.train --out runs/fashion --epochs 30
+
+Resumable: rerunning with the same --out continues from ``last.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import distributed
+from .data import Split, batches, load_split
+from .layers import set_width
+from .models import build_model
+from .optim import learning_rate, make_optimizer
+
+# Which widths one step trains; gets (step generator, model widths), returns widths, widest first.
+WidthSampler = Callable[[torch.Generator, Sequence[float]], list[float]]
+
+
+def all_widths(_generator: torch.Generator, widths: Sequence[float]) -> list[float]:
+    return sorted(widths, reverse=True)
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "fashion_cnn"
+    widths: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    seed: int = 0
+    train_subset: int = 0  # 0 = the whole training split
+    test_subset: int = 0
+    threads: int = 0  # 0 = leave torch's default
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def evaluate(model: nn.Module, split: Split, widths: Sequence[float], ctx: distributed.Context) -> dict[float, float]:
+    """Top-1 accuracy per width, with each width's own running statistics."""
+    model.eval()
+    result: dict[float, float] = {}
+    with torch.no_grad():
+        for width in widths:
+            set_width(model, width)
+            counts = torch.zeros(2)
+            for images, labels in batches(split, 1000, rank=ctx.rank, world_size=ctx.world_size):
+                logits = model(images.to(ctx.device))
+                counts[0] += (logits.argmax(1).cpu() == labels).sum()
+                counts[1] += len(labels)
+            counts = distributed.sum_tensor(counts, ctx)
+            result[width] = float(counts[0] / counts[1])
+    return result
+
+
+def format_widths(values: dict[float, float], fmt: str) -> str:
+    return " ".join(f"{w:g}:{v:{fmt}}" for w, v in sorted(values.items(), reverse=True))
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path,
+    data_dir: str | None = None,
+    sampler: WidthSampler = all_widths,
+    model: nn.Module | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[nn.Module, dict[float, float]]:
+    """Train (or resume) and return the model with its per-width test accuracy."""
+    ctx = distributed.setup()
+    try:
+        return _train(config, out_dir, data_dir, sampler, model, log, ctx)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(
+    config: TrainConfig,
+    out_dir: Path,
+    data_dir: str | None,
+    sampler: WidthSampler,
+    model: nn.Module | None,
+    log: Callable[[str], None],
+    ctx: distributed.Context,
+) -> tuple[nn.Module, dict[float, float]]:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.batch_size % ctx.world_size:
+        raise ValueError(f"batch size {config.batch_size} must divide by the {ctx.world_size} processes")
+    seed_everything(config.seed)
+    train_split, test_split = load_split("train", data_dir), load_split("test", data_dir)
+    if config.train_subset:
+        train_split = train_split.subset(config.train_subset)
+    if config.test_subset:
+        test_split = test_split.subset(config.test_subset)
+    model = model or build_model(config.arch, widths=config.widths)
+    # channels_last ran these small convolutions faster on CPU (119 s vs 210 s an epoch, one measurement)
+    model.to(ctx.device, memory_format=torch.channels_last)
+    distributed.broadcast_model(model, ctx)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    steps_per_epoch = max(1, (len(train_split) // ctx.world_size) // (config.batch_size // ctx.world_size))
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = int(config.warmup_epochs * steps_per_epoch)
+    start_epoch, step = 0, 0
+    last = out_dir / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu")
+        if any(state["config"].get(k) != v for k, v in asdict(config).items() if k in state["config"]):
+            raise ValueError(f"{last} was written with another configuration; use a new --out or delete it")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, step = state["epoch"], state["step"]
+        if ctx.is_main:
+            log(f"resumed from {last} at epoch {start_epoch}")
+
+    accuracy: dict[float, float] = {}
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        started = time.time()
+        loss_sum = {w: 0.0 for w in config.widths}
+        correct = {w: 0 for w in config.widths}
+        seen = {w: 0 for w in config.widths}
+        per_rank = config.batch_size // ctx.world_size
+        for images, labels in batches(train_split, per_rank, generator, True, ctx.rank, ctx.world_size):
+            lr = learning_rate(config.lr, step, total_steps, warmup_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            images = images.to(ctx.device, memory_format=torch.channels_last)
+            labels = labels.to(ctx.device)
+            for width in sampler(generator, config.widths):
+                set_width(model, width)
+                logits = model(images)
+                loss = F.cross_entropy(logits, labels)
+                loss.backward()  # gradients of all widths accumulate into the shared weights
+                loss_sum[width] += float(loss) * len(labels)
+                correct[width] += int((logits.argmax(1) == labels).sum())
+                seen[width] += len(labels)
+            distributed.average_gradients(model, ctx)
+            optimizer.step()
+            step += 1
+        distributed.average_buffers(model, ctx)
+        accuracy = evaluate(model, test_split, config.widths, ctx)
+        if ctx.is_main:
+            # Save before reporting, so an interruption never loses a finished epoch.
+            save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step)
+            trained = [w for w in config.widths if seen[w]]
+            loss_text = format_widths({w: loss_sum[w] / seen[w] for w in trained}, ".3f")
+            train_text = format_widths({w: correct[w] / seen[w] for w in trained}, ".4f")
+            log(
+                f"epoch {epoch + 1}/{config.epochs} lr {lr:.4f} {time.time() - started:.0f}s | loss {loss_text}"
+                f" | train acc {train_text} | test acc {format_widths(accuracy, '.4f')}"
+            )
+    if not accuracy:
+        accuracy = evaluate(model, test_split, config.widths, ctx)
+    if ctx.is_main:
+        save_final(model, config, accuracy, out_dir)
+    return model, accuracy
+
+
+def save_checkpoint(
+    out_dir: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    epoch: int,
+    step: int,
+) -> None:
+    """Everything needed to resume exactly: weights, optimizer, both random streams, position."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "config": asdict(config),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "epoch": epoch,
+        "step": step,
+    }
+    torch.save(state, out_dir / "last.tmp")
+    (out_dir / "last.tmp").replace(out_dir / "last.pt")  # atomic: a kill never leaves half a file
+
+
+def save_final(model: nn.Module, config: TrainConfig, accuracy: dict[float, float], out_dir: Path) -> Path:
+    """The checkpoint the exporter reads: weights, architecture and measured per-width accuracy."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "final.pt"
+    torch.save(
+        {
+            "arch": config.arch,
+            "widths": config.widths,
+            "model": model.state_dict(),
+            "test_accuracy": {str(w): a for w, a in accuracy.items()},
+            "config": asdict(config),
+        },
+        path,
+    )
+    (out_dir / "result.json").write_text(json.dumps({"test_accuracy": {str(w): a for w, a in accuracy.items()}, "config": asdict(config)}, indent=2) + "\n")
+    return path
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, final.pt)")
+    parser.add_argument("--arch", default=defaults.arch)
+    parser.add_argument("--widths", type=float, nargs="+", default=defaults.widths)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="global batch size")
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--train-subset", type=int, default=0, help="use only the first N training images")
+    parser.add_argument("--test-subset", type=int, default=0, help="evaluate on the first N test images")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
+    parser.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST idx files")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = TrainConfig(
+        arch=args.arch,
+        widths=sorted(args.widths),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        seed=args.seed,
+        train_subset=args.train_subset,
+        test_subset=args.test_subset,
+        threads=args.threads,
+    )
+    _, accuracy = train(config, args.out, args.data_dir, log=lambda line: print(line, flush=True))
+    print(f"final test accuracy {format_widths(accuracy, '.4f')}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

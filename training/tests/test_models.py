@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from slimmable.flops import count_width
+from slimmable.layers import set_width
+from slimmable.models import MODELS, build_model
+
+# Reference multiply-accumulates (conv + FC) of S-MobileNetV2 at 224x224x3, 1000 classes.
+REFERENCE_MMACS = {1.0: 300.8, 0.75: 209.1, 0.5: 97.1, 0.35: 59.3}
+
+
+@pytest.mark.parametrize("width", sorted(REFERENCE_MMACS))
+def test_s_mobilenet_v2_reproduces_the_reference_macs(width: float) -> None:
+    model = build_model("s_mobilenet_v2")
+    macs, _ = count_width(model, width)
+    assert abs(macs / 1e6 - REFERENCE_MMACS[width]) / REFERENCE_MMACS[width] < 0.005
+
+
+def test_fashion_cnn_widths_span_a_real_compute_range() -> None:
+    model = build_model("fashion_cnn")
+    macs = [count_width(model, w)[0] for w in model.widths]
+    assert macs == sorted(macs)
+    assert macs[-1] / macs[0] > 10
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_take_input_size_channels_and_classes(name: str) -> None:
+    model = build_model(name, input_size=64, in_channels=2, num_classes=7).eval()
+    for width in model.widths:
+        set_width(model, width)
+        assert model(torch.randn(2, 2, 64, 64)).shape == (2, 7)
+
+
+def test_unknown_architecture_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="fashion_cnn"):
+        build_model("resnet9000")
