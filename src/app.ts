@@ -1,0 +1,47 @@
+/**
+ * The service, read top to bottom: configuration -> request context -> errors -> metrics ->
+ * inference engine (models, worker pool, latency model, width policy) -> routes.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.js';
+import type { SlimmableModel } from './bundle/load-bundles.js';
+import { OnlineLatencyModel, type LatencyModel } from './policy/latency-model.js';
+import requestContext from './plugins/request-context.js';
+import errors from './plugins/errors.js';
+import metrics from './plugins/metrics.js';
+import inference from './plugins/inference.js';
+import healthRoutes from './routes/health.js';
+import modelRoutes from './routes/models.js';
+import metricsRoutes from './routes/metrics.js';
+import inferenceRoutes from './routes/inference.js';
+
+export interface AppOptions {
+  config: Config;
+  models: SlimmableModel[];
+  /** Injectable so tests can make the width choice deterministic. */
+  latencyModel?: LatencyModel;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    disableRequestLogging: true, // one line per request comes from request-context instead
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorate('config', config);
+
+  await app.register(requestContext);
+  await app.register(errors);
+  await app.register(metrics);
+  await app.register(inference, { models: options.models, latencyModel: options.latencyModel ?? new OnlineLatencyModel(config.latencyQuantile) });
+
+  await app.register(healthRoutes);
+  await app.register(modelRoutes);
+  await app.register(metricsRoutes);
+  await app.register(inferenceRoutes);
+  return app;
+}

@@ -1,0 +1,141 @@
+/**
+ * The bundle manifest (docs/bundle-format.md), with a validator that names the first bad field,
+ * so a broken bundle fails at start-up with a precise message instead of at the first request.
+ */
+
+export type Task = 'classification' | 'detection';
+export type ResizeMode = 'contain' | 'cover' | 'fill';
+
+export interface TensorEntry {
+  offset: number;
+  shape: number[];
+  dtype?: 'float32' | 'uint8';
+}
+
+export interface SwitchableBnEntry {
+  offset: number;
+  channels: number;
+}
+
+export interface AttributeChange {
+  node: string;
+  name: string;
+  value: number;
+}
+
+export interface RebuildRecipe {
+  slice: Record<string, number[]>;
+  switchable_bn: Record<string, SwitchableBnEntry>;
+  attributes: AttributeChange[];
+}
+
+export interface WidthEntry {
+  width: number;
+  mflops: number;
+  params: number;
+  rebuild: RebuildRecipe;
+  /** The width's measured quality under the manifest's metric, e.g. top1 or map50. */
+  [metric: string]: unknown;
+}
+
+export interface Preprocess {
+  resize: ResizeMode;
+  colorspace: 'grayscale' | 'rgb';
+  scale: number;
+  mean: number[];
+  std: number[];
+  background?: number[];
+}
+
+export interface Manifest {
+  format: 'slimmable-bundle';
+  format_version: 1;
+  name: string;
+  task: Task;
+  metric: string;
+  graph: string;
+  switchable_bn: { file: string; bytes: number };
+  input: { name: string; shape: [string, number, number, number] };
+  preprocess: Preprocess;
+  output: { name: string; kind: string; [key: string]: unknown };
+  labels: string[];
+  widths: WidthEntry[];
+  golden: { file: string; pixels: TensorEntry; outputs: Record<string, TensorEntry>; tolerance: number };
+}
+
+type Json = unknown;
+
+class ManifestError extends Error {}
+
+function isRecord(value: Json): value is Record<string, Json> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function need(condition: boolean, path: string, what: string): void {
+  if (!condition) throw new ManifestError(`manifest field ${path}: ${what}`);
+}
+
+function isNumberArray(value: Json): value is number[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v));
+}
+
+function checkTensorEntry(value: Json, path: string): void {
+  need(isRecord(value), path, 'must be an object');
+  const entry = value as Record<string, Json>;
+  need(typeof entry.offset === 'number' && entry.offset >= 0, `${path}.offset`, 'must be a byte offset');
+  need(isNumberArray(entry.shape), `${path}.shape`, 'must be a list of dimensions');
+}
+
+/** Check the fields the server relies on; returns the manifest typed. */
+export function validateManifest(value: Json): Manifest {
+  need(isRecord(value), '(root)', 'must be an object');
+  const m = value as Record<string, Json>;
+  need(m.format === 'slimmable-bundle', 'format', 'must be "slimmable-bundle"');
+  need(m.format_version === 1, 'format_version', `unsupported version ${String(m.format_version)} (this server reads 1)`);
+  need(typeof m.name === 'string' && /^[A-Za-z0-9._-]+$/.test(m.name), 'name', 'must be a simple name');
+  need(m.task === 'classification' || m.task === 'detection', 'task', 'must be "classification" or "detection"');
+  need(typeof m.metric === 'string', 'metric', 'must name the accuracy metric');
+  need(typeof m.graph === 'string', 'graph', 'must name the shared ONNX file');
+  need(isRecord(m.switchable_bn) && typeof m.switchable_bn.file === 'string', 'switchable_bn.file', 'must name a file');
+  need(isRecord(m.input) && Array.isArray(m.input.shape) && m.input.shape.length === 4, 'input.shape', 'must be [batch, C, H, W]');
+  const pre = m.preprocess;
+  need(isRecord(pre), 'preprocess', 'must be an object');
+  const p = pre as Record<string, Json>;
+  need(p.resize === 'contain' || p.resize === 'cover' || p.resize === 'fill', 'preprocess.resize', 'must be contain, cover or fill');
+  need(p.colorspace === 'grayscale' || p.colorspace === 'rgb', 'preprocess.colorspace', 'must be grayscale or rgb');
+  need(typeof p.scale === 'number', 'preprocess.scale', 'must be a number');
+  need(isNumberArray(p.mean) && isNumberArray(p.std), 'preprocess.mean/std', 'must be number lists');
+  need(isRecord(m.output) && typeof m.output.name === 'string', 'output.name', 'must name the output');
+  need(Array.isArray(m.labels) && m.labels.every((l) => typeof l === 'string'), 'labels', 'must be a list of strings');
+  need(Array.isArray(m.widths) && m.widths.length > 0, 'widths', 'must list at least one width');
+  (m.widths as Json[]).forEach((w, i) => {
+    const path = `widths[${i}]`;
+    need(isRecord(w), path, 'must be an object');
+    const entry = w as Record<string, Json>;
+    need(typeof entry.width === 'number' && entry.width > 0, `${path}.width`, 'must be a positive number');
+    need(typeof entry[m.metric as string] === 'number', `${path}.${String(m.metric)}`, 'must hold the measured metric');
+    need(isRecord(entry.rebuild), `${path}.rebuild`, 'must be an object');
+    const r = entry.rebuild as Record<string, Json>;
+    need(isRecord(r.slice) && Object.values(r.slice).every(isNumberArray), `${path}.rebuild.slice`, 'must map names to shapes');
+    need(isRecord(r.switchable_bn), `${path}.rebuild.switchable_bn`, 'must be an object');
+    need(Array.isArray(r.attributes), `${path}.rebuild.attributes`, 'must be a list');
+  });
+  const widths = (m.widths as { width: number }[]).map((w) => w.width);
+  need(widths.every((w, i) => i === 0 || w > widths[i - 1]!), 'widths', 'must be in ascending order');
+  need(isRecord(m.golden), 'golden', 'must be an object');
+  const g = m.golden as Record<string, Json>;
+  checkTensorEntry(g.pixels, 'golden.pixels');
+  need(isRecord(g.outputs), 'golden.outputs', 'must map widths to tensors');
+  return value as unknown as Manifest;
+}
+
+export function widthKey(width: number): string {
+  // Python's f"{w:g}": 1.0 -> "1", 0.25 -> "0.25"
+  return String(width);
+}
+
+export function metricOf(manifest: Manifest, entry: WidthEntry): number {
+  return entry[manifest.metric] as number;
+}
+
+export { ManifestError };

@@ -1,0 +1,61 @@
+/**
+ * Inference plugin: the hosted models, worker pool, latency model and width policy as
+ * `app.inference`, with its observations wired into the metrics. Sessions are started by
+ * `app.inference.start()` after the server listens, so /healthz answers and /readyz says 503 until
+ * every width's session is built, warm and verified.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { SlimmableModel } from '../bundle/load-bundles.js';
+import { InferenceService } from '../engine/inference-service.js';
+import type { LatencyModel } from '../policy/latency-model.js';
+import { widthLabel } from '../metrics/service-metrics.js';
+
+export interface InferencePluginOptions {
+  models: SlimmableModel[];
+  latencyModel: LatencyModel;
+}
+
+export default fp<InferencePluginOptions>(async function inference(app: FastifyInstance, options) {
+  const { metrics } = app;
+  const service = new InferenceService(options.models, options.latencyModel, app.config, {
+    onLoad(queued, busy) {
+      metrics.queueDepth.set(queued);
+      metrics.busyWorkers.set(busy);
+    },
+    onInference(model, width, queueMs, inferenceMs) {
+      const labels = { model, width: widthLabel(width) };
+      metrics.queueWait.observe(labels, queueMs / 1000);
+      metrics.inferenceDuration.observe(labels, inferenceMs / 1000);
+    },
+    onWarning(message) {
+      app.log.warn(message);
+    },
+  });
+  app.decorate('inference', service);
+
+  for (const model of options.models) {
+    for (const width of model.widths) {
+      metrics.expectedAccuracy.set({ model: model.name, width: widthLabel(width.width), metric: model.manifest.metric }, width.accuracy);
+    }
+  }
+  // Gauges that mirror the service's state are read when Prometheus scrapes.
+  const refresh = (): void => {
+    metrics.workers.set(service.workers);
+    metrics.executionProvider.reset();
+    if (service.ready) metrics.executionProvider.set({ provider: service.provider }, 1);
+    for (const model of options.models) {
+      for (const { width } of model.widths) {
+        const estimate = service.latency.estimate(model.name, width);
+        metrics.latencyEstimate.set({ model: model.name, width: widthLabel(width), stat: 'mean' }, estimate.mean / 1000);
+        metrics.latencyEstimate.set({ model: model.name, width: widthLabel(width), stat: 'tail' }, estimate.tail / 1000);
+      }
+    }
+  };
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/metrics') refresh();
+  });
+  app.addHook('onClose', async () => {
+    await service.close();
+  });
+});

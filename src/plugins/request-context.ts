@@ -1,0 +1,38 @@
+/**
+ * Per-request context: the arrival time (the latency budget counts from here), the summary the
+ * handler fills in, one pino log line per request, and `Connection: close` once shutdown begins
+ * (so keep-alive clients do not hold the server open).
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+
+export default fp(async function requestContext(app: FastifyInstance) {
+  app.decorate('closing', false);
+  app.decorateRequest('arrivedAt', 0);
+  app.decorateRequest('summary', null as unknown as never);
+  app.addHook('onRequest', async (request) => {
+    request.arrivedAt = performance.now();
+    request.summary = {};
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (app.closing) reply.header('Connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const { model, width, budgetMs, budgetOutcome, timings } = request.summary;
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        model,
+        width,
+        budgetMs,
+        budgetOutcome,
+        timings,
+        totalMs: Math.round((performance.now() - request.arrivedAt) * 1000) / 1000,
+      },
+      'request',
+    );
+  });
+});

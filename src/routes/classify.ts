@@ -1,0 +1,17 @@
+/** POST /classify: the image's top-k classes at the width the latency budget allows. */
+import type { FastifyInstance } from 'fastify';
+import { topK } from '../vision/classification.js';
+import { parsePositiveInt, runImageInference } from './image-inference.js';
+
+export default async function classifyRoute(app: FastifyInstance): Promise<void> {
+  app.post('/classify', async (request, reply) => {
+    let k = 5;
+    const inference = await runImageInference(app, request, reply, 'classification', (model, query) => {
+      const count = model.manifest.labels.length;
+      k = parsePositiveInt(query, 'topk', Math.min(5, count), count);
+    });
+    const labels = inference.model.manifest.labels;
+    const logits = inference.result.outputs[inference.model.manifest.output.name]!.data;
+    return { ...inference.common, predictions: topK(logits, labels, k) };
+  });
+}

@@ -1,0 +1,11 @@
+/** Liveness (the process answers) and readiness (every width's session built, warm and verified). */
+import type { FastifyInstance } from 'fastify';
+
+export default async function healthRoutes(app: FastifyInstance): Promise<void> {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (app.closing) return reply.code(503).send({ error: 'shutting_down', message: 'the server is shutting down' });
+    if (!app.inference.ready) return reply.code(503).send({ error: 'not_ready', message: 'inference sessions are still being built and warmed up' });
+    return { status: 'ready', executionProvider: app.inference.provider, workers: app.inference.workers };
+  });
+}

@@ -1,0 +1,28 @@
+import type { Config } from './config.js';
+import type { InferenceService } from './engine/inference-service.js';
+import type { ServiceMetrics } from './metrics/service-metrics.js';
+
+/** What a request's handler tells the per-request log line and the request counter. */
+export interface RequestSummary {
+  model?: string;
+  endpoint?: string;
+  width?: number;
+  budgetMs?: number;
+  budgetOutcome?: string;
+  timings?: Record<string, number>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    inference: InferenceService;
+    metrics: ServiceMetrics;
+    /** Set when shutdown begins: answers carry `Connection: close`. */
+    closing: boolean;
+  }
+  interface FastifyRequest {
+    /** performance.now() at arrival */
+    arrivedAt: number;
+    summary: RequestSummary;
+  }
+}

@@ -1,0 +1,38 @@
+/** Start the real service (real bundles, real ONNX Runtime workers) for a test. */
+import type { FastifyInstance } from 'fastify';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildApp } from '../dist/app.js';
+import { loadBundles } from '../dist/bundle/load-bundles.js';
+import { loadConfig } from '../dist/config.js';
+import type { LatencyModel } from '../dist/policy/latency-model.js';
+
+export const MODELS_DIR = join(import.meta.dirname, '..', 'models');
+export const FIXTURES = join(import.meta.dirname, 'fixtures');
+
+export async function startApp(env: Record<string, string> = {}, latencyModel?: LatencyModel): Promise<FastifyInstance> {
+  const config = loadConfig({ MODELS_DIR, PORT: '0', INFERENCE_WORKERS: '1', WARMUP_RUNS: '5', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu', ...env });
+  const models = await loadBundles(config.modelsDir);
+  const app = await buildApp({ config, models, latencyModel });
+  await app.ready();
+  await app.inference.start();
+  return app;
+}
+
+export interface Fixture {
+  path: string;
+  bytes: Buffer;
+  label: string;
+}
+
+/** Fashion-MNIST test images written by `python3 -m slimmable.samples` (file name holds the label). */
+export function fixtures(): Fixture[] {
+  const labels: Record<string, string> = {
+    't-shirt-top': 'T-shirt/top', trouser: 'Trouser', pullover: 'Pullover', dress: 'Dress', coat: 'Coat',
+    sandal: 'Sandal', shirt: 'Shirt', sneaker: 'Sneaker', bag: 'Bag', 'ankle-boot': 'Ankle boot',
+  };
+  return readdirSync(FIXTURES)
+    .filter((f) => f.startsWith('fashion-test-'))
+    .sort()
+    .map((f) => ({ path: join(FIXTURES, f), bytes: readFileSync(join(FIXTURES, f)), label: labels[f.replace(/^fashion-test-\d+-/, '').replace(/\.png$/, '')]! }));
+}
