@@ -153,6 +153,36 @@ class SwitchableBatchNorm2d(SlimmableModule):
         return self.active(x)
 
 
+class SharedBatchNorm2d(SlimmableModule):
+    """ONE BatchNorm shared by every width (the naive baseline, and US-Nets' training-time BN):
+    width i normalises with the first ``channels_list[i]`` entries of the shared affine parameters
+    and running statistics, so the statistics end up a mix of all widths."""
+
+    def __init__(self, channels_list: Sequence[int], momentum: float | None = 0.1) -> None:
+        super().__init__(_check_lists("SharedBatchNorm2d", [channels_list]))
+        self.channels_list = list(channels_list)
+        self.bn = nn.BatchNorm2d(max(channels_list), momentum=momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.channels_list[self.width_index]
+        bn = self.bn
+        use_batch_stats = self.training or bn.running_mean is None
+        if self.training and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+        # Slices are views: batch_norm updates the running statistics of the active prefix in place.
+        return F.batch_norm(
+            x,
+            bn.running_mean[:c] if bn.running_mean is not None else None,
+            bn.running_var[:c] if bn.running_var is not None else None,
+            bn.weight[:c],
+            bn.bias[:c],
+            use_batch_stats,
+            momentum,
+            bn.eps,
+        )
+
+
 def slimmable_modules(model: nn.Module) -> Iterator[SlimmableModule]:
     return (m for m in model.modules() if isinstance(m, SlimmableModule))
 

@@ -82,11 +82,20 @@ def train(
     sampler: WidthSampler = all_widths,
     model: nn.Module | None = None,
     log: Callable[[str], None] = print,
+    after_step: Callable[[nn.Module], None] | None = None,
+    distill: bool = False,
+    eval_widths: Sequence[float] | None = None,
 ) -> tuple[nn.Module, dict[float, float]]:
-    """Train (or resume) and return the model with its per-width test accuracy."""
+    """Train (or resume) and return the model with its per-width test accuracy.
+
+    ``sampler`` picks each step's widths (default: all, widest first); ``after_step`` runs after every
+    optimizer step (incremental training restores frozen weights there); ``distill`` turns on
+    in-place distillation: the first width of each step learns from the labels, the others from its
+    soft predictions (US-Nets); ``eval_widths`` limits the per-epoch evaluation.
+    """
     ctx = distributed.setup()
     try:
-        return _train(config, out_dir, data_dir, sampler, model, log, ctx)
+        return _train(config, out_dir, data_dir, sampler, model, log, ctx, after_step, distill, eval_widths)
     finally:
         distributed.teardown(ctx)
 
@@ -99,6 +108,9 @@ def _train(
     model: nn.Module | None,
     log: Callable[[str], None],
     ctx: distributed.Context,
+    after_step: Callable[[nn.Module], None] | None = None,
+    distill: bool = False,
+    eval_widths: Sequence[float] | None = None,
 ) -> tuple[nn.Module, dict[float, float]]:
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -120,7 +132,7 @@ def _train(
     steps_per_epoch = max(1, (len(train_split) // ctx.world_size) // (config.batch_size // ctx.world_size))
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = int(config.warmup_epochs * steps_per_epoch)
-    start_epoch, step = 0, 0
+    start_epoch, step, train_seconds = 0, 0, 0.0
     last = out_dir / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu")
@@ -131,6 +143,7 @@ def _train(
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch, step = state["epoch"], state["step"]
+        train_seconds = float(state.get("train_seconds", 0.0))
         if ctx.is_main:
             log(f"resumed from {last} at epoch {start_epoch}")
 
@@ -138,9 +151,9 @@ def _train(
     for epoch in range(start_epoch, config.epochs):
         model.train()
         started = time.time()
-        loss_sum = {w: 0.0 for w in config.widths}
-        correct = {w: 0 for w in config.widths}
-        seen = {w: 0 for w in config.widths}
+        loss_sum: dict[float, float] = {}
+        correct: dict[float, int] = {}
+        seen: dict[float, int] = {}
         per_rank = config.batch_size // ctx.world_size
         for images, labels in batches(train_split, per_rank, generator, True, ctx.rank, ctx.world_size):
             lr = learning_rate(config.lr, step, total_steps, warmup_steps)
@@ -149,23 +162,32 @@ def _train(
             optimizer.zero_grad(set_to_none=True)
             images = images.to(ctx.device, memory_format=torch.channels_last)
             labels = labels.to(ctx.device)
+            teacher: torch.Tensor | None = None
             for width in sampler(generator, config.widths):
                 set_width(model, width)
                 logits = model(images)
-                loss = F.cross_entropy(logits, labels)
+                if teacher is None:
+                    loss = F.cross_entropy(logits, labels)
+                    teacher = F.softmax(logits.detach(), 1) if distill else None
+                else:
+                    loss = F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean")
                 loss.backward()  # gradients of all widths accumulate into the shared weights
+                loss_sum.setdefault(width, 0.0)
                 loss_sum[width] += float(loss) * len(labels)
-                correct[width] += int((logits.argmax(1) == labels).sum())
-                seen[width] += len(labels)
+                correct[width] = correct.get(width, 0) + int((logits.argmax(1) == labels).sum())
+                seen[width] = seen.get(width, 0) + len(labels)
             distributed.average_gradients(model, ctx)
             optimizer.step()
+            if after_step is not None:
+                after_step(model)
             step += 1
         distributed.average_buffers(model, ctx)
-        accuracy = evaluate(model, test_split, config.widths, ctx)
+        train_seconds += time.time() - started
+        accuracy = evaluate(model, test_split, eval_widths or config.widths, ctx)
         if ctx.is_main:
             # Save before reporting, so an interruption never loses a finished epoch.
-            save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step)
-            trained = [w for w in config.widths if seen[w]]
+            save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step, train_seconds)
+            trained = sorted(seen)
             loss_text = format_widths({w: loss_sum[w] / seen[w] for w in trained}, ".3f")
             train_text = format_widths({w: correct[w] / seen[w] for w in trained}, ".4f")
             log(
@@ -173,9 +195,9 @@ def _train(
                 f" | train acc {train_text} | test acc {format_widths(accuracy, '.4f')}"
             )
     if not accuracy:
-        accuracy = evaluate(model, test_split, config.widths, ctx)
+        accuracy = evaluate(model, test_split, eval_widths or config.widths, ctx)
     if ctx.is_main:
-        save_final(model, config, accuracy, out_dir)
+        save_final(model, config, accuracy, out_dir, train_seconds)
     return model, accuracy
 
 
@@ -187,6 +209,7 @@ def save_checkpoint(
     generator: torch.Generator,
     epoch: int,
     step: int,
+    train_seconds: float = 0.0,
 ) -> None:
     """Everything needed to resume exactly: weights, optimizer, both random streams, position."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,12 +221,13 @@ def save_checkpoint(
         "torch_rng": torch.get_rng_state(),
         "epoch": epoch,
         "step": step,
+        "train_seconds": train_seconds,
     }
     torch.save(state, out_dir / "last.tmp")
     (out_dir / "last.tmp").replace(out_dir / "last.pt")  # atomic: a kill never leaves half a file
 
 
-def save_final(model: nn.Module, config: TrainConfig, accuracy: dict[float, float], out_dir: Path) -> Path:
+def save_final(model: nn.Module, config: TrainConfig, accuracy: dict[float, float], out_dir: Path, train_seconds: float = 0.0) -> Path:
     """The checkpoint the exporter reads: weights, architecture and measured per-width accuracy."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "final.pt"
@@ -214,10 +238,12 @@ def save_final(model: nn.Module, config: TrainConfig, accuracy: dict[float, floa
             "model": model.state_dict(),
             "test_accuracy": {str(w): a for w, a in accuracy.items()},
             "config": asdict(config),
+            "train_seconds": train_seconds,
         },
         path,
     )
-    (out_dir / "result.json").write_text(json.dumps({"test_accuracy": {str(w): a for w, a in accuracy.items()}, "config": asdict(config)}, indent=2) + "\n")
+    summary = {"test_accuracy": {str(w): a for w, a in accuracy.items()}, "train_seconds": round(train_seconds, 1), "config": asdict(config)}
+    (out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
     return path
 
 

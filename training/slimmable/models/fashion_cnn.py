@@ -10,15 +10,16 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..layers import SlimmableConv2d, SlimmableLinear, SwitchableBatchNorm2d
+from ..layers import SharedBatchNorm2d, SlimmableConv2d, SlimmableLinear, SwitchableBatchNorm2d
 
 DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
+BATCH_NORMS = {"switchable": SwitchableBatchNorm2d, "shared": SharedBatchNorm2d}
 
 
-def conv_bn_relu(in_list: Sequence[int], out_list: Sequence[int]) -> nn.Sequential:
+def conv_bn_relu(in_list: Sequence[int], out_list: Sequence[int], bn: str = "switchable") -> nn.Sequential:
     return nn.Sequential(
         SlimmableConv2d(in_list, out_list, 3, padding=1),
-        SwitchableBatchNorm2d(out_list),
+        BATCH_NORMS[bn](out_list),
         nn.ReLU(inplace=True),
     )
 
@@ -32,8 +33,12 @@ class FashionCNN(nn.Module):
         num_classes: int = 10,
         stage_channels: Sequence[int] = (32, 64, 128),
         dropout: float = 0.2,
+        bn: str = "switchable",
     ) -> None:
+        """``bn="shared"`` gives every width one shared BatchNorm (the naive baseline, US-Nets)."""
         super().__init__()
+        if bn not in BATCH_NORMS:
+            raise ValueError(f"bn must be one of {sorted(BATCH_NORMS)}, got {bn!r}")
         if input_size % 4 != 0:
             raise ValueError(f"input_size must be a multiple of 4 (two 2x poolings), got {input_size}")
         self.widths = sorted(widths)
@@ -44,14 +49,14 @@ class FashionCNN(nn.Module):
         inputs = [in_channels] * len(self.widths)
         c1, c2, c3 = per_width
         self.features = nn.Sequential(
-            conv_bn_relu(inputs, c1),
-            conv_bn_relu(c1, c1),
+            conv_bn_relu(inputs, c1, bn),
+            conv_bn_relu(c1, c1, bn),
             nn.MaxPool2d(2),
-            conv_bn_relu(c1, c2),
-            conv_bn_relu(c2, c2),
+            conv_bn_relu(c1, c2, bn),
+            conv_bn_relu(c2, c2, bn),
             nn.MaxPool2d(2),
-            conv_bn_relu(c2, c3),
-            conv_bn_relu(c3, c3),
+            conv_bn_relu(c2, c3, bn),
+            conv_bn_relu(c3, c3, bn),
             nn.AdaptiveAvgPool2d(1),
         )
         self.dropout = nn.Dropout(dropout)

@@ -1,0 +1,48 @@
+import t from 'tap';
+import { mkdtemp, cp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prefixSlice } from '../dist/bundle/rebuild-width.js';
+import { validateManifest } from '../dist/bundle/manifest.js';
+import { loadBundle, loadBundles } from '../dist/bundle/load-bundles.js';
+import { loadConfig } from '../dist/config.js';
+import { MODELS_DIR } from './helpers.js';
+
+t.test('prefixSlice takes the leading block of every axis', async (t) => {
+  const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i); // shape [2, 3, 4]
+  t.same([...prefixSlice(values, [2, 3, 4], [1, 2, 3])], [0, 1, 2, 4, 5, 6]);
+  t.same([...prefixSlice(values, [2, 3, 4], [2, 1, 2])], [0, 1, 12, 13]);
+  t.same([...prefixSlice(values, [2, 3, 4], [2, 3, 4])], [...values]);
+  t.throws(() => prefixSlice(values, [2, 3, 4], [3, 1, 1]), /cannot slice/);
+});
+
+t.test('a broken manifest names the bad field', async (t) => {
+  const good = JSON.parse(await readFile(join(MODELS_DIR, 'fashion-classifier', 'manifest.json'), 'utf8'));
+  t.doesNotThrow(() => validateManifest(good));
+  t.throws(() => validateManifest({ ...good, format_version: 2 }), /format_version: unsupported version 2/);
+  t.throws(() => validateManifest({ ...good, task: 'segmentation' }), /task/);
+  t.throws(() => validateManifest({ ...good, widths: [...good.widths].reverse() }), /ascending/);
+  t.throws(() => validateManifest({ ...good, preprocess: { ...good.preprocess, resize: 'stretch' } }), /preprocess.resize/);
+});
+
+t.test('a bundle whose recipe does not fit its graph fails to load with a clear error', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bundle-'));
+  await cp(join(MODELS_DIR, 'fashion-classifier'), join(dir, 'broken'), { recursive: true });
+  const path = join(dir, 'broken', 'manifest.json');
+  const manifest = JSON.parse(await readFile(path, 'utf8'));
+  manifest.widths[0].rebuild.slice['features.0.0.weight'] = [999, 1, 3, 3];
+  await writeFile(path, JSON.stringify(manifest));
+  await t.rejects(loadBundle(join(dir, 'broken')), /cannot rebuild width 0.25: cannot slice/);
+  await t.rejects(loadBundles(join(dir, 'nothing-here')), /cannot be read/);
+});
+
+t.test('configuration errors name the variable', async (t) => {
+  t.throws(() => loadConfig({ PORT: 'eighty' }), /PORT=eighty/);
+  t.throws(() => loadConfig({ EXECUTION_PROVIDERS: 'tpu' }), /EXECUTION_PROVIDERS/);
+  t.throws(() => loadConfig({ DEFAULT_LATENCY_BUDGET_MS: '-1' }), /DEFAULT_LATENCY_BUDGET_MS/);
+  t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
+  const config = loadConfig({});
+  t.equal(config.port, 8080);
+  t.same(config.executionProviders, ['cuda', 'cpu']);
+  t.ok(config.inferenceWorkers * config.intraOpThreads >= 1);
+});

@@ -1,0 +1,56 @@
+import t from 'tap';
+import request from 'supertest';
+import { loadBundles } from '../dist/bundle/load-bundles.js';
+import { buildApp } from '../dist/app.js';
+import { loadConfig } from '../dist/config.js';
+import { fixtures, MODELS_DIR, startApp } from './helpers.js';
+
+t.test('/readyz is 503 until the sessions are built, then 200', async (t) => {
+  const config = loadConfig({ MODELS_DIR, INFERENCE_WORKERS: '1', WARMUP_RUNS: '3', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu' });
+  const app = await buildApp({ config, models: await loadBundles(MODELS_DIR) });
+  t.teardown(() => app.close());
+  await app.ready();
+  const before = await request(app.server).get('/readyz');
+  t.equal(before.status, 503);
+  t.equal(before.body.error, 'not_ready');
+  t.equal((await request(app.server).get('/healthz')).status, 200, 'alive while not ready');
+  const early = await request(app.server).post('/classify').set('Content-Type', 'image/png').send(fixtures()[0]!.bytes);
+  t.equal(early.status, 503);
+  t.equal(early.headers['retry-after'], '1');
+  await app.inference.start();
+  const after = await request(app.server).get('/readyz');
+  t.equal(after.status, 200);
+  t.equal(after.body.executionProvider, 'cpu');
+  const models = await request(app.server).get('/models');
+  const model = models.body.models[0];
+  t.equal(model.name, 'fashion-classifier');
+  t.same(model.widths.map((w: { width: number }) => w.width), [0.25, 0.5, 0.75, 1]);
+  for (const w of model.widths) {
+    t.ok(w.accuracy > 0 && w.mflops > 0 && w.params > 0 && w.latencyMs.tail > 0 && w.goldenMaxAbsError <= 1e-4);
+  }
+  t.equal(models.body.executionProvider, 'cpu');
+});
+
+t.test('/healthz answers quickly while the workers are saturated', async (t) => {
+  const app = await startApp({ MAX_QUEUE_DEPTH: '2000' });
+  t.teardown(() => app.close());
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const image = fixtures()[0]!.bytes;
+  const inFlight = Array.from({ length: 300 }, () => request(app.server).post('/classify?width=1').set('Content-Type', 'image/png').send(image));
+  const all = Promise.all(inFlight.map((r) => r.then((res) => res.status)));
+  // Wait until the pool is actually busy, then probe the main thread.
+  while (app.inference.queueDepth < 5) await new Promise((resolve) => setTimeout(resolve, 1));
+  const probes: number[] = [];
+  let saturatedProbes = 0;
+  for (let i = 0; i < 5; i += 1) {
+    const start = performance.now();
+    const res = await request(app.server).get('/healthz');
+    probes.push(performance.now() - start);
+    if (app.inference.queueDepth > 0) saturatedProbes += 1;
+    t.equal(res.status, 200);
+  }
+  const statuses = await all;
+  t.ok(saturatedProbes >= 1, `${saturatedProbes} probes answered while requests were still queued`);
+  t.ok(Math.min(...probes) < 50, `health probe times ${probes.map((p) => p.toFixed(1)).join(', ')} ms`);
+  t.ok(statuses.every((s) => s === 200));
+});

@@ -1,0 +1,53 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fixtures, MODELS_DIR } from './helpers.js';
+
+// The real server process: SIGTERM with a request in flight (its body half sent) and an idle
+// keep-alive connection open. The request must be answered and the process must exit promptly.
+t.test('SIGTERM answers the in-flight request, then exits well under 5 s', async (t) => {
+  const server = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'server.js')], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MODELS_DIR, INFERENCE_WORKERS: '1', WARMUP_RUNS: '3', EXECUTION_PROVIDERS: 'cpu', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => server.kill('SIGKILL'));
+  let log = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.stdout.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const listening = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+      if (listening && /"msg":"ready"/.test(log)) resolve(Number(listening[1]));
+    });
+    server.on('exit', (code) => reject(new Error(`server exited early (${code}): ${log}`)));
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  // An idle keep-alive connection: it must not hold the server open.
+  await new Promise<void>((resolve) => http.get({ port, path: '/healthz', agent }, (res) => res.resume().on('end', resolve)));
+
+  const image = fixtures()[0]!.bytes;
+  const req = http.request({ port, path: '/classify', method: 'POST', headers: { 'Content-Type': 'image/png', 'Content-Length': image.length } });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+  req.write(image.subarray(0, 100));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const stoppedAt = performance.now();
+  server.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  req.end(image.subarray(100));
+  const answer = await response;
+  t.equal(answer.status, 200, answer.body);
+  t.equal(JSON.parse(answer.body).model, 'fashion-classifier');
+  const [code] = (await once(server, 'exit')) as [number | null];
+  const took = performance.now() - stoppedAt;
+  t.equal(code, 0);
+  t.ok(took < 5000, `exited ${took.toFixed(0)} ms after SIGTERM`);
+  agent.destroy();
+});

@@ -1,0 +1,69 @@
+import t from 'tap';
+import request from 'supertest';
+import { chooseWidth } from '../dist/policy/width-policy.js';
+import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
+import { fixtures, startApp } from './helpers.js';
+
+const WIDTHS = [0.25, 0.5, 0.75, 1];
+
+t.test('chooseWidth serves the widest width predicted to finish in time', async (t) => {
+  const tail = (w: number): number => ({ 0.25: 1, 0.5: 2, 0.75: 4, 1: 8 })[w]!;
+  t.match(chooseWidth(WIDTHS, 20, 0, tail), { width: 1, predictedMs: 8, feasible: true });
+  t.match(chooseWidth(WIDTHS, 20, 12, tail), { width: 1, predictedMs: 20, feasible: true }); // exactly on budget
+  t.match(chooseWidth(WIDTHS, 20, 13, tail), { width: 0.75, predictedMs: 17 });
+  t.match(chooseWidth(WIDTHS, 20, 18, tail), { width: 0.5 });
+  t.match(chooseWidth(WIDTHS, 20, 19, tail), { width: 0.25, feasible: true });
+  t.match(chooseWidth(WIDTHS, 20, 19.5, tail), { width: 0.25, predictedMs: 20.5, feasible: false });
+});
+
+t.test('the online latency model predicts mean and tail of recent measurements', async (t) => {
+  const model = new OnlineLatencyModel(0.9, 10);
+  t.same(model.estimate('m', 1), { mean: 0, tail: 0, samples: 0 });
+  for (let i = 1; i <= 10; i += 1) model.observe('m', 1, i);
+  t.same(model.estimate('m', 1), { mean: 5.5, tail: 9, samples: 10 });
+  for (let i = 0; i < 10; i += 1) model.observe('m', 1, 100); // it forgets old measurements
+  t.same(model.estimate('m', 1), { mean: 100, tail: 100, samples: 10 });
+  model.observe('m', 1, Number.NaN);
+  t.equal(model.estimate('m', 1).samples, 10);
+  t.equal(model.estimate('m', 0.5).samples, 0, 'widths are tracked separately');
+});
+
+t.test('through HTTP, the budget picks the width the (injected) latency model predicts', async (t) => {
+  // Widely spaced fake compute times, so the few ms of real decoding cannot change the answer.
+  const fake = { 0.25: 1, 0.5: 100, 0.75: 1000, 1: 10000 } as Record<number, number>;
+  const app = await startApp({}, new FixedLatencyModel((_model, width) => fake[width]!));
+  t.teardown(() => app.close());
+  const image = fixtures()[0]!.bytes;
+  for (const [budget, width] of [[50, 0.25], [500, 0.5], [5000, 0.75], [50000, 1]] as const) {
+    const res = await request(app.server).post('/classify').set('X-Latency-Budget', String(budget)).set('Content-Type', 'image/png').send(image);
+    t.equal(res.status, 200);
+    t.equal(res.body.width, width, `budget ${budget} ms`);
+    t.ok(res.body.budget.predictedMs >= fake[width]! && res.body.budget.predictedMs < fake[width]! + 50);
+    t.equal(res.body.budget.outcome, 'met');
+  }
+  const tight = await request(app.server).post('/classify').set('X-Latency-Budget', '0.5').set('Content-Type', 'image/png').send(image);
+  t.equal(tight.body.width, 0.25, 'nothing fits: the narrowest is served');
+  t.equal(tight.body.budget.outcome, 'infeasible');
+  t.equal(tight.body.budget.met, false);
+  const forced = await request(app.server).post('/classify?width=1').set('X-Latency-Budget', '50').set('Content-Type', 'image/png').send(image);
+  t.equal(forced.body.width, 1, 'a forced width overrides the budget');
+  t.equal(forced.body.widthSelection, 'forced');
+});
+
+t.test('under load a tight budget narrows the width; a generous one keeps full width', async (t) => {
+  const app = await startApp({ MAX_QUEUE_DEPTH: '512' });
+  t.teardown(() => app.close());
+  const image = fixtures()[0]!.bytes;
+  const burst = async (budget: string): Promise<number[]> => {
+    const responses = await Promise.all(
+      Array.from({ length: 120 }, () => request(app.server).post('/classify').set('X-Latency-Budget', budget).set('Content-Type', 'image/png').send(image)),
+    );
+    t.ok(responses.every((r) => r.status === 200));
+    return responses.map((r) => r.body.width as number);
+  };
+  const tight = await burst('2');
+  const generous = await burst('100000');
+  t.ok(generous.every((w) => w === 1), 'generous budget: all full width');
+  t.ok(tight.some((w) => w < 1), `tight budget under load: widths ${[...new Set(tight)].join(', ')}`);
+  t.ok(tight.reduce((a, b) => a + b, 0) < generous.reduce((a, b) => a + b, 0));
+});

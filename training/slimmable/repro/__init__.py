@@ -1,0 +1,1 @@
+"""Reproduction of the paper's claims on Fashion-MNIST (docs/reproduction.md)."""
