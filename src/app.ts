@@ -2,7 +2,8 @@
  * The service, read top to bottom: configuration -> request context -> errors -> metrics ->
  * inference engine (models, worker pool, latency model, width policy) -> routes.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import './types.js';
 import type { Config } from './config.js';
 import type { SlimmableModel } from './bundle/load-bundles.js';
 import { OnlineLatencyModel, type LatencyModel } from './policy/latency-model.js';
@@ -27,7 +28,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
-    disableRequestLogging: true, // one line per request comes from request-context instead
+    // One line per request comes from plugins/request-context instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',

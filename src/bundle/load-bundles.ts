@@ -19,7 +19,9 @@ export interface WidthModel {
 export interface Golden {
   pixels: Uint8Array;
   shape: number[];
+  /** Stored outputs are every `stride`-th value of the flattened output. */
   outputs: Map<number, { values: Float32Array; shape: number[] }>;
+  stride: number;
   tolerance: number;
 }
 
@@ -85,7 +87,7 @@ export async function loadBundle(dir: string): Promise<SlimmableModel> {
     dir,
     manifest,
     widths,
-    golden: { pixels: pixels.values as Uint8Array, shape: pixels.shape, outputs, tolerance: manifest.golden.tolerance },
+    golden: { pixels: pixels.values as Uint8Array, shape: pixels.shape, outputs, stride: manifest.golden.output_stride ?? 1, tolerance: manifest.golden.tolerance },
     bundleBytes: sizes.reduce((a, b) => a + b, 0),
     sharedGraphBytes: shared.length,
   };

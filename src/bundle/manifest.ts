@@ -47,6 +47,18 @@ export interface Preprocess {
   background?: number[];
 }
 
+/** Decoding parameters of a CenterNet-style detection output (channels: class heatmap logits,
+ * box size in stride units, centre offset within the cell). */
+export interface CenterNetOutput {
+  name: string;
+  kind: 'centernet';
+  stride: number;
+  num_classes: number;
+  score_threshold: number;
+  iou_threshold: number;
+  max_detections: number;
+}
+
 export interface Manifest {
   format: 'slimmable-bundle';
   format_version: 1;
@@ -60,7 +72,7 @@ export interface Manifest {
   output: { name: string; kind: string; [key: string]: unknown };
   labels: string[];
   widths: WidthEntry[];
-  golden: { file: string; pixels: TensorEntry; outputs: Record<string, TensorEntry>; tolerance: number };
+  golden: { file: string; pixels: TensorEntry; outputs: Record<string, TensorEntry>; output_stride?: number; tolerance: number };
 }
 
 type Json = unknown;
@@ -126,6 +138,13 @@ export function validateManifest(value: Json): Manifest {
   const g = m.golden as Record<string, Json>;
   checkTensorEntry(g.pixels, 'golden.pixels');
   need(isRecord(g.outputs), 'golden.outputs', 'must map widths to tensors');
+  need(g.output_stride === undefined || (Number.isInteger(g.output_stride) && (g.output_stride as number) >= 1), 'golden.output_stride', 'must be a positive integer');
+  if (m.task === 'detection') {
+    const o = m.output as Record<string, Json>;
+    need(o.kind === 'centernet', 'output.kind', 'detection bundles must use the "centernet" output');
+    need(typeof o.stride === 'number' && typeof o.num_classes === 'number', 'output.stride/num_classes', 'must be numbers');
+    need(typeof o.score_threshold === 'number' && typeof o.iou_threshold === 'number' && typeof o.max_detections === 'number', 'output.score_threshold/iou_threshold/max_detections', 'must be numbers');
+  }
   return value as unknown as Manifest;
 }
 

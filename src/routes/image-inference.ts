@@ -73,7 +73,8 @@ export function parsePositiveInt(query: Query, name: string, fallback: number, m
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value < 1 || value > max) {
-    throw new ApiError(400, `invalid_${name.toLowerCase()}`, `${name} must be an integer from 1 to ${max}; got ${JSON.stringify(raw)}`);
+    const code = `invalid_${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    throw new ApiError(400, code, `${name} must be an integer from 1 to ${max}; got ${JSON.stringify(raw)}`);
   }
   return value;
 }

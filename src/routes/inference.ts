@@ -1,10 +1,11 @@
 /**
- * The image endpoints, in their own encapsulated context: only here are image bodies accepted,
+ * The image endpoints (/classify, /detect), in their own encapsulated context: only here are image bodies accepted,
  * as multipart/form-data (a file part) or as a raw image/* body, both within BODY_LIMIT_BYTES.
  */
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import classifyRoute from './classify.js';
+import detectRoute from './detect.js';
 
 export default async function inferenceRoutes(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers(); // JSON, text, ... are 415 here
@@ -15,4 +16,5 @@ export default async function inferenceRoutes(app: FastifyInstance): Promise<voi
     done(null, body);
   });
   await app.register(classifyRoute);
+  await app.register(detectRoute);
 }

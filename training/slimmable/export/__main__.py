@@ -47,6 +47,37 @@ def fashion_preprocess() -> dict[str, object]:
     return {"resize": "contain", "background": [0], "colorspace": "grayscale", "scale": 1 / 255, "mean": [data.MEAN], "std": [data.STD]}
 
 
+def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) -> BundleSpec:
+    """Detection bundles: CenterNet-style output and its decoding parameters; mAP measured by the
+    training run on the Fashion-scenes test set."""
+    from ..detection import STRIDE
+    from ..scenes import make_scenes
+    from ..train_detector import MEAN, STD, TEST_SEED
+
+    measured = {float(w): r for w, r in dict(meta.get("test_map") or {}).items()}  # type: ignore[arg-type]
+    if not measured:
+        raise SystemExit("the detector checkpoint holds no measured mAP (test_map); export final.pt of a finished run")
+    size = int(getattr(model, "input_size"))
+    scenes = make_scenes(data.load_split("test"), TEST_SEED, 1, size=size)
+    num_classes = int(getattr(model, "num_classes"))
+    return BundleSpec(
+        name=name,
+        task="detection",
+        labels=list(data.LABELS),
+        preprocess={"resize": "contain", "background": [0], "colorspace": "grayscale", "scale": 1 / 255, "mean": [MEAN], "std": [STD]},
+        output={
+            "name": "output", "kind": "centernet", "stride": STRIDE, "num_classes": num_classes,
+            "channels": {"heatmap_logits": [0, num_classes], "size": [num_classes, num_classes + 2], "offset": [num_classes + 2, num_classes + 4]},
+            "score_threshold": 0.3, "iou_threshold": 0.5, "max_detections": 100,
+        },
+        accuracy={w: float(r["map50"]) for w, r in measured.items()},
+        metric="map50",
+        width_metrics={w: {"map": float(r["map"])} for w, r in measured.items()},
+        golden_pixels=torch.stack([s.image for s in scenes]),
+        extra={"training": meta.get("config", {}), "test_set": "Fashion scenes, test split, seed 1, 2000 scenes"},
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -84,7 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = list(data.LABELS)
     else:
         labels = [f"class {i}" for i in range(int(getattr(model, "num_classes")))]
-    spec = BundleSpec(
+    if str(meta.get("arch")) == "slimmable_detector" or args.arch == "slimmable_detector":
+        spec = detector_spec(model, meta, args.name or args.out.name)
+    else:
+        spec = BundleSpec(
         name=args.name or args.out.name,
         task="classification",
         labels=labels,
@@ -93,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accuracy=accuracy,
         golden_pixels=fashion_golden_pixels() if is_fashion else None,
         extra={"training": meta.get("config", {}), "checkpoint": args.checkpoint.name},
-    )
+        )
     write_bundle(model, spec, args.out, log=lambda line: print(line, flush=True))
     total, graph = bundle_size(args.out)
     print(f"wrote {args.out}: {total} bytes, {total / graph:.3f}x the full-width graph ({graph} bytes)", flush=True)

@@ -6,12 +6,14 @@ from typing import Callable
 
 from torch import nn
 
+from .detector import SlimmableDetector
 from .fashion_cnn import FashionCNN
 from .mobilenet_v2 import SMobileNetV2
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "fashion_cnn": FashionCNN,
     "s_mobilenet_v2": SMobileNetV2,
+    "slimmable_detector": SlimmableDetector,
 }
 
 

@@ -1,3 +1,4 @@
+/** Fastify type augmentation for the service's decorators (imported once, by app.ts). */
 import type { Config } from './config.js';
 import type { InferenceService } from './engine/inference-service.js';
 import type { ServiceMetrics } from './metrics/service-metrics.js';

@@ -1,0 +1,91 @@
+import t, { type Test } from 'tap';
+import request from 'supertest';
+import sharp from 'sharp';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, startApp } from './helpers.js';
+
+interface Box { x1: number; y1: number; x2: number; y2: number }
+interface Found { label: string; index: number; score: number; box: Box }
+
+const app = await startApp();
+t.teardown(() => app.close());
+const detector = [...app.inference.models.values()].find((m) => m.manifest.task === 'detection');
+const scene = readFileSync(join(FIXTURES, 'scene-test-00000.png'));
+const truth = JSON.parse(readFileSync(join(FIXTURES, 'scene-test-00000.json'), 'utf8')) as { boxes: number[][]; labels: number[] };
+
+function iou(a: Box, b: number[]): number {
+  const w = Math.max(0, Math.min(a.x2, b[2]!) - Math.max(a.x1, b[0]!));
+  const h = Math.max(0, Math.min(a.y2, b[3]!) - Math.max(a.y1, b[1]!));
+  return (w * h) / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - w * h);
+}
+
+/** Every true box matched by a detection of the right class at IoU >= 0.5 (boxes scaled by s, shifted by dy). */
+function allFound(t: Test, found: Found[], s = 1, dy = 0): void {
+  truth.boxes.forEach((box, i) => {
+    const scaled = [box[0]! * s, box[1]! * s + dy, box[2]! * s, box[3]! * s + dy];
+    const best = Math.max(0, ...found.filter((d) => d.index === truth.labels[i]).map((d) => iou(d.box, scaled)));
+    t.ok(best >= 0.5, `object ${i} (class ${truth.labels[i]}) found with IoU ${best.toFixed(2)}`);
+  });
+}
+
+if (!detector) {
+  t.test('without a detection bundle /detect says so', async (t) => {
+    const res = await request(app.server).post('/detect').set('Content-Type', 'image/png').send(scene);
+    t.equal(res.status, 404);
+    t.equal(res.body.error, 'unknown_model');
+    t.match(res.body.message, /no detection model/);
+  });
+} else {
+  t.test('the committed test scene: every object found with the right label at full width', async (t) => {
+    const res = await request(app.server).post('/detect?width=1').attach('image', join(FIXTURES, 'scene-test-00000.png'));
+    t.equal(res.status, 200, JSON.stringify(res.body));
+    t.equal(res.body.task, 'detection');
+    t.equal(res.body.metric, 'map50');
+    t.ok(res.body.expectedAccuracy >= 0.9);
+    t.same(res.body.image, { width: 128, height: 128 });
+    t.equal(res.headers['x-model-width'], '1');
+    allFound(t, res.body.detections);
+  });
+
+  t.test('boxes come back in the pixels of an image given at another size and aspect', async (t) => {
+    const big = await sharp(scene).resize(256, 256, { kernel: 'nearest' }).png().toBuffer();
+    const res = await request(app.server).post('/detect?width=1').set('Content-Type', 'image/png').send(big);
+    t.same(res.body.image, { width: 256, height: 256 });
+    allFound(t, res.body.detections, 2);
+    // Taller than wide: letterboxed with 32 px bars left and right; boxes must come back unshifted.
+    const padded = await sharp(big).extend({ top: 64, bottom: 64, background: { r: 0, g: 0, b: 0 } }).png().toBuffer();
+    const tall = await request(app.server).post('/detect?width=1').set('Content-Type', 'image/png').send(padded);
+    t.same(tall.body.image, { width: 256, height: 384 });
+    allFound(t, tall.body.detections, 2, 64);
+  });
+
+  t.test('query parameters and errors', async (t) => {
+    const few = await request(app.server).post('/detect?maxDetections=1&scoreThreshold=0.5').set('Content-Type', 'image/png').send(scene);
+    t.equal(few.status, 200);
+    t.ok(few.body.detections.length <= 1);
+    for (const [query, code] of [['scoreThreshold=2', 'invalid_score_threshold'], ['scoreThreshold=x', 'invalid_score_threshold'], ['maxDetections=0', 'invalid_max_detections'], ['width=0.3', 'invalid_width'], ['model=fashion-classifier', 'wrong_task']] as const) {
+      const res = await request(app.server).post(`/detect?${query}`).set('Content-Type', 'image/png').send(scene);
+      t.equal(res.status, 400, query);
+      t.equal(res.body.error, code, query);
+    }
+    const empty = await request(app.server).post('/detect').set('Content-Type', 'image/png').send(Buffer.alloc(0));
+    t.equal(empty.body.error, 'empty_body');
+    const junk = await request(app.server).post('/detect').set('Content-Type', 'image/png').send(Buffer.from('nope'));
+    t.equal(junk.status, 415);
+    const classifyWithDetector = await request(app.server).post(`/classify?model=${detector.name}`).set('Content-Type', 'image/png').send(scene);
+    t.equal(classifyWithDetector.body.error, 'wrong_task');
+  });
+
+  t.test('budget and forced widths work as for /classify, and /metrics has /detect series', async (t) => {
+    for (const width of [0.25, 0.5, 0.75, 1]) {
+      const res = await request(app.server).post('/detect').set('X-Model-Width', String(width)).set('Content-Type', 'image/png').send(scene);
+      t.equal(res.body.width, width);
+    }
+    const generous = await request(app.server).post('/detect').set('X-Latency-Budget', '60000').set('Content-Type', 'image/png').send(scene);
+    t.equal(generous.body.width, 1);
+    t.equal(generous.body.budget.outcome, 'met');
+    const metrics = await request(app.server).get('/metrics');
+    t.match(metrics.text, new RegExp(`slimmable_requests_total\\{model="${detector.name}",endpoint="/detect",width="0.25",status="200"\\} 1`));
+  });
+}

@@ -1,0 +1,79 @@
+"""A slimmable single-stage detector in the CenterNet style ("objects as points").
+
+Backbone: four stride-2 stages of 3x3 slimmable convolutions (16/32/64/128 channels at width 1.0).
+Neck: nearest-neighbour upsampling with lateral additions back to stride 4 (an FPN-lite). Head: a
+3x3 conv, then 1x1 convolutions predicting, per cell of the stride-4 grid, a heatmap logit per class,
+the box size (w, h) and the centre's sub-cell offset. Every convolution is slimmable and every BN
+switchable, so all of it narrows with the width. One output tensor ``[N, classes + 4, H/4, W/4]``
+keeps ONNX export and decoding simple (decoding: src/vision/detection.ts, slimmable/detection.py).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..layers import SlimmableConv2d, SwitchableBatchNorm2d
+
+DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
+STRIDE = 4
+
+
+def scaled(channels: int, widths: Sequence[float]) -> list[int]:
+    return [max(4, int(channels * w)) for w in widths]
+
+
+def conv_bn_relu(inp: Sequence[int], out: Sequence[int], stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        SlimmableConv2d(inp, out, kernel, stride, kernel // 2),
+        SwitchableBatchNorm2d(out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SlimmableDetector(nn.Module):
+    def __init__(
+        self,
+        widths: Sequence[float] = DEFAULT_WIDTHS,
+        input_size: int = 128,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        stage_channels: Sequence[int] = (16, 32, 64, 128),
+        head_channels: int = 48,
+    ) -> None:
+        super().__init__()
+        if input_size % 16 != 0:
+            raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
+        self.widths = sorted(widths)
+        self.input_size = input_size
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        n = len(self.widths)
+        c1, c2, c3, c4 = (scaled(c, self.widths) for c in stage_channels)
+        head = scaled(head_channels, self.widths)
+        self.stage1 = conv_bn_relu([in_channels] * n, c1, stride=2)  # /2
+        self.stage2 = nn.Sequential(conv_bn_relu(c1, c2, stride=2), conv_bn_relu(c2, c2))  # /4
+        self.stage3 = nn.Sequential(conv_bn_relu(c2, c3, stride=2), conv_bn_relu(c3, c3))  # /8
+        self.stage4 = nn.Sequential(conv_bn_relu(c3, c4, stride=2), conv_bn_relu(c4, c4))  # /16
+        self.lateral4 = conv_bn_relu(c4, head, kernel=1)
+        self.lateral3 = conv_bn_relu(c3, head, kernel=1)
+        self.lateral2 = conv_bn_relu(c2, head, kernel=1)
+        self.smooth3 = conv_bn_relu(head, head)
+        self.smooth2 = conv_bn_relu(head, head)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.head = conv_bn_relu(head, head)
+        self.predict = SlimmableConv2d(head, [num_classes + 4] * n, 1, bias=True)
+        with torch.no_grad():  # small initial outputs, heatmap at a low prior (focal-loss practice)
+            assert self.predict.bias is not None
+            nn.init.normal_(self.predict.weight, std=0.01)
+            self.predict.bias.zero_()
+            self.predict.bias[:num_classes].fill_(-2.19)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f2 = self.stage2(self.stage1(x))
+        f3 = self.stage3(f2)
+        f4 = self.stage4(f3)
+        p3 = self.smooth3(self.up(self.lateral4(f4)) + self.lateral3(f3))
+        p2 = self.smooth2(self.up(p3) + self.lateral2(f2))
+        return self.predict(self.head(p2))

@@ -1,0 +1,159 @@
+"""Joint training of the slimmable detector on Fashion scenes: every step runs every width (widest
+first), sums the gradients, takes one optimizer step. Resumable: rerun the same command.
+
+    python3 -m slimmable.train_detector --out runs/fashion-detector --epochs 24
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .data import load_split
+from .detection import decode, detection_loss, evaluate_map, make_targets
+from .layers import set_width
+from .models import build_model
+from .optim import learning_rate, make_optimizer
+from .scenes import Scene, make_scenes
+from .train import save_checkpoint
+
+TRAIN_SEED, TEST_SEED = 0, 1
+# Normalisation of scene pixels (pixel / 255 - MEAN) / STD; recorded in the bundle's manifest.
+MEAN, STD = 0.25, 0.25
+
+
+@dataclass
+class DetectorConfig:
+    widths: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
+    input_size: int = 128
+    epochs: int = 24
+    train_scenes: int = 12000
+    val_scenes: int = 300
+    test_scenes: int = 2000
+    batch_size: int = 32
+    lr: float = 0.02
+    weight_decay: float = 5e-5
+    warmup_epochs: float = 1.0
+    seed: int = 0
+    threads: int = 0
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    return (images.float() / 255.0 - MEAN) / STD
+
+
+def stack(scenes: list[Scene]) -> torch.Tensor:
+    return torch.stack([s.image for s in scenes])
+
+
+def evaluate_detector(model: nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[float, dict[str, float]]:
+    model.eval()
+    results: dict[float, dict[str, float]] = {}
+    with torch.no_grad():
+        for width in widths:
+            set_width(model, width)
+            detections = []
+            for start in range(0, len(scenes), 100):
+                chunk = scenes[start : start + 100]
+                outputs = model(to_input(stack(chunk)))
+                detections += [decode(o, num_classes) for o in outputs]
+            results[width] = evaluate_map(detections, scenes, num_classes)
+    return results
+
+
+def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], None] = print) -> tuple[nn.Module, dict[float, dict[str, float]]]:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    log(f"generating {config.train_scenes} training scenes and {config.test_scenes} test scenes ...")
+    train_scenes = make_scenes(load_split("train"), TRAIN_SEED + config.seed, config.train_scenes, size=config.input_size)
+    test_scenes = make_scenes(load_split("test"), TEST_SEED, config.test_scenes, size=config.input_size)
+    val_scenes = test_scenes[: config.val_scenes]
+    model = build_model("slimmable_detector", widths=config.widths, input_size=config.input_size)
+    num_classes = int(getattr(model, "num_classes"))
+    model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = len(train_scenes) // config.batch_size
+    total_steps, warmup = steps_per_epoch * config.epochs, int(config.warmup_epochs * steps_per_epoch)
+    start_epoch, step, train_seconds = 0, 0, 0.0
+    last = out_dir / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu")
+        if state["config"] != asdict(config):
+            raise ValueError(f"{last} was written with another configuration; use a new --out or delete it")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, step, train_seconds = state["epoch"], state["step"], state["train_seconds"]
+        log(f"resumed from {last} at epoch {start_epoch}")
+    widest_first = sorted(config.widths, reverse=True)
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        started = time.time()
+        losses = {w: 0.0 for w in config.widths}
+        order = torch.randperm(len(train_scenes), generator=generator)
+        for batch_start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
+            batch = [train_scenes[i] for i in order[batch_start : batch_start + config.batch_size].tolist()]
+            flips = (torch.rand(len(batch), generator=generator) < 0.5).tolist()
+            images = stack(batch)
+            images = torch.where(torch.tensor(flips)[:, None, None, None], images.flip(3), images)
+            inputs = to_input(images).contiguous(memory_format=torch.channels_last)
+            targets = make_targets(batch, num_classes, config.input_size, flips)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config.lr, step, total_steps, warmup)
+            optimizer.zero_grad(set_to_none=True)
+            for width in widest_first:
+                set_width(model, width)
+                loss = detection_loss(model(inputs), targets, num_classes)
+                loss.backward()
+                losses[width] += float(loss)
+            nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            optimizer.step()
+            step += 1
+        train_seconds += time.time() - started
+        val = evaluate_detector(model, val_scenes, config.widths, num_classes)
+        save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step, train_seconds)  # type: ignore[arg-type]
+        loss_text = " ".join(f"{w:g}:{losses[w] / steps_per_epoch:.3f}" for w in widest_first)
+        val_text = " ".join(f"{w:g}:{val[w]['map50']:.3f}" for w in widest_first)
+        log(f"epoch {epoch + 1}/{config.epochs} {time.time() - started:.0f}s | loss {loss_text} | val mAP@0.5 {val_text}")
+    log(f"evaluating every width on {len(test_scenes)} test scenes ...")
+    results = evaluate_detector(model, test_scenes, config.widths, num_classes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"arch": "slimmable_detector", "widths": config.widths, "model": model.state_dict(), "config": asdict(config),
+                "test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": train_seconds}, out_dir / "final.pt")
+    (out_dir / "result.json").write_text(json.dumps({"test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": round(train_seconds, 1), "config": asdict(config)}, indent=2) + "\n")
+    return model, results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    defaults = DetectorConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--train-scenes", type=int, default=defaults.train_scenes)
+    parser.add_argument("--val-scenes", type=int, default=defaults.val_scenes)
+    parser.add_argument("--test-scenes", type=int, default=defaults.test_scenes)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
+                            batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads)
+    _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
+    for width, r in sorted(results.items()):
+        print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

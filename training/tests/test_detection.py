@@ -1,0 +1,91 @@
+import torch
+
+from conftest import needs_data
+from slimmable.data import load_split
+from slimmable.detection import STRIDE, Detections, decode, detection_loss, evaluate_map, make_targets
+from slimmable.models import build_model
+from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
+
+
+def scene(boxes: list[list[float]], labels: list[int]) -> Scene:
+    return Scene(torch.zeros(1, 128, 128, dtype=torch.uint8), torch.tensor(boxes, dtype=torch.float32), torch.tensor(labels))
+
+
+def dets(boxes: list[list[float]], scores: list[float], labels: list[int]) -> Detections:
+    return Detections(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(scores), torch.tensor(labels, dtype=torch.int64))
+
+
+TRUTH = [scene([[10, 10, 40, 50], [60, 60, 100, 90]], [3, 7]), scene([[20, 30, 60, 70]], [3])]
+
+
+def test_evaluator_perfect_detections_score_one() -> None:
+    perfect = [dets([[10, 10, 40, 50], [60, 60, 100, 90]], [0.9, 0.8], [3, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
+    assert evaluate_map(perfect, TRUTH, 10) == {"map50": 1.0, "map": 1.0}
+
+
+def test_evaluator_missing_boxes_lower_recall() -> None:
+    missing = [dets([[10, 10, 40, 50]], [0.9], [3]), dets([], [], [])]
+    result = evaluate_map(missing, TRUTH, 10)
+    # class 3: 1 of 2 found at precision 1 -> AP about 0.5; class 7 never found -> 0
+    assert abs(result["map50"] - (51 / 101 + 0) / 2) < 1e-6
+
+
+def test_evaluator_duplicates_are_false_positives() -> None:
+    duplicated = [dets([[10, 10, 40, 50], [10, 10, 40, 50], [60, 60, 100, 90]], [0.9, 0.95, 0.8], [3, 3, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
+    result = evaluate_map(duplicated, TRUTH, 10)
+    assert 0.5 < result["map50"] < 1.0
+
+
+def test_evaluator_shifted_boxes_pass_at_low_iou_only() -> None:
+    shifted = [dets([[14, 14, 44, 54], [60, 60, 100, 90]], [0.9, 0.8], [3, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
+    iou = float(box_iou(torch.tensor([[14.0, 14, 44, 54]]), torch.tensor([[10.0, 10, 40, 50]])))
+    assert 0.5 < iou < 0.75
+    result = evaluate_map(shifted, TRUTH, 10)
+    assert result["map50"] == 1.0 and result["map"] < 1.0
+    wrong_class = [dets([[10, 10, 40, 50], [60, 60, 100, 90]], [0.9, 0.8], [4, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
+    assert evaluate_map(wrong_class, TRUTH, 10)["map50"] < 1.0
+
+
+def test_targets_decode_back_to_the_true_boxes() -> None:
+    truth = scene([[10, 10, 40, 50], [60, 61, 101, 90]], [3, 7])
+    t = make_targets([truth], 10, 128)
+    logits = torch.where(t.heatmap[0] >= 1, torch.tensor(8.0), torch.tensor(-8.0))
+    output = torch.cat([logits, t.size[0], t.offset[0]])
+    decoded = decode(output, 10, score_threshold=0.5)
+    assert sorted(decoded.labels.tolist()) == [3, 7]
+    for box, label in zip(decoded.boxes, decoded.labels):
+        expected = truth.boxes[truth.labels == label][0]
+        assert torch.allclose(box, expected, atol=1e-4)
+
+
+def test_loss_is_finite_and_falls_when_the_output_matches_the_targets() -> None:
+    truth = scene([[10, 10, 40, 50]], [3])
+    t = make_targets([truth], 10, 128)
+    near = torch.cat([torch.logit(t.heatmap.clamp(1e-4, 1 - 1e-4)), t.size, t.offset], 1)
+    far = torch.zeros_like(near)
+    assert float(detection_loss(near, t, 10)) < float(detection_loss(far, t, 10))
+
+
+@needs_data
+def test_scene_generator_is_deterministic_and_within_its_rules() -> None:
+    split = load_split("test")
+    a = make_scenes(split, 1, 30)
+    b = make_scenes(split, 1, 30)
+    assert all(torch.equal(x.image, y.image) and torch.equal(x.boxes, y.boxes) for x, y in zip(a, b))
+    assert not torch.equal(make_scenes(split, 2, 1)[0].image, a[0].image)
+    for s in a:
+        assert 1 <= len(s.labels) <= MAX_OBJECTS and s.image.shape == (1, 128, 128)
+        sides = s.boxes[:, 2:] - s.boxes[:, :2]
+        assert float(sides.max()) <= 64 and float(s.boxes.min()) >= 0 and float(s.boxes.max()) <= 128
+        if len(s.boxes) > 1:
+            iou = box_iou(s.boxes, s.boxes) - torch.eye(len(s.boxes))
+            assert float(iou.max()) <= MAX_IOU + 1e-6
+
+
+def test_detector_widths_span_a_real_compute_range() -> None:
+    from slimmable.flops import count_width
+
+    model = build_model("slimmable_detector")
+    macs = [count_width(model, w)[0] for w in model.widths]
+    assert macs[-1] / macs[0] > 10
+    assert model(torch.zeros(1, 1, 128, 128)).shape == (1, 14, 128 // STRIDE, 128 // STRIDE)
