@@ -183,6 +183,21 @@ class SharedBatchNorm2d(SlimmableModule):
         )
 
 
+def conv_bn_relu(
+    in_list: Sequence[int],
+    out_list: Sequence[int],
+    kernel: int = 3,
+    stride: int = 1,
+    bn: type[SlimmableModule] = SwitchableBatchNorm2d,
+) -> nn.Sequential:
+    """The common block: slimmable conv (same padding), per-width BN, ReLU."""
+    return nn.Sequential(
+        SlimmableConv2d(in_list, out_list, kernel, stride, kernel // 2),
+        bn(out_list),  # type: ignore[call-arg]
+        nn.ReLU(inplace=True),
+    )
+
+
 def slimmable_modules(model: nn.Module) -> Iterator[SlimmableModule]:
     return (m for m in model.modules() if isinstance(m, SlimmableModule))
 

@@ -132,20 +132,7 @@ def _train(
     steps_per_epoch = max(1, (len(train_split) // ctx.world_size) // (config.batch_size // ctx.world_size))
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = int(config.warmup_epochs * steps_per_epoch)
-    start_epoch, step, train_seconds = 0, 0, 0.0
-    last = out_dir / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location="cpu")
-        if any(state["config"].get(k) != v for k, v in asdict(config).items() if k in state["config"]):
-            raise ValueError(f"{last} was written with another configuration; use a new --out or delete it")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, step = state["epoch"], state["step"]
-        train_seconds = float(state.get("train_seconds", 0.0))
-        if ctx.is_main:
-            log(f"resumed from {last} at epoch {start_epoch}")
+    start_epoch, step, train_seconds = resume(out_dir, config, model, optimizer, generator, log if ctx.is_main else None)
 
     accuracy: dict[float, float] = {}
     for epoch in range(start_epoch, config.epochs):
@@ -201,9 +188,33 @@ def _train(
     return model, accuracy
 
 
+def resume(
+    out_dir: Path,
+    config: object,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    log: Callable[[str], None] | None,
+) -> tuple[int, int, float]:
+    """Load ``out_dir/last.pt`` if it exists; returns (epoch, step, training seconds) to go on from."""
+    last = out_dir / "last.pt"
+    if not last.exists():
+        return 0, 0, 0.0
+    state = torch.load(last, map_location="cpu")
+    if any(state["config"].get(k) != v for k, v in asdict(config).items() if k in state["config"]):  # type: ignore[call-overload]
+        raise ValueError(f"{last} was written with another configuration; use a new --out or delete it")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if log:
+        log(f"resumed from {last} at epoch {state['epoch']}")
+    return int(state["epoch"]), int(state["step"]), float(state.get("train_seconds", 0.0))
+
+
 def save_checkpoint(
     out_dir: Path,
-    config: TrainConfig,
+    config: object,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
@@ -214,7 +225,7 @@ def save_checkpoint(
     """Everything needed to resume exactly: weights, optimizer, both random streams, position."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {
-        "config": asdict(config),
+        "config": asdict(config),  # type: ignore[call-overload]
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),

@@ -22,7 +22,7 @@ from .layers import set_width
 from .models import build_model
 from .optim import learning_rate, make_optimizer
 from .scenes import Scene, make_scenes
-from .train import save_checkpoint
+from .train import resume, save_checkpoint
 
 TRAIN_SEED, TEST_SEED = 0, 1
 # Normalisation of scene pixels (pixel / 255 - MEAN) / STD; recorded in the bundle's manifest.
@@ -83,18 +83,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = len(train_scenes) // config.batch_size
     total_steps, warmup = steps_per_epoch * config.epochs, int(config.warmup_epochs * steps_per_epoch)
-    start_epoch, step, train_seconds = 0, 0, 0.0
-    last = out_dir / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location="cpu")
-        if state["config"] != asdict(config):
-            raise ValueError(f"{last} was written with another configuration; use a new --out or delete it")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, step, train_seconds = state["epoch"], state["step"], state["train_seconds"]
-        log(f"resumed from {last} at epoch {start_epoch}")
+    start_epoch, step, train_seconds = resume(out_dir, config, model, optimizer, generator, log)
     widest_first = sorted(config.widths, reverse=True)
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -121,7 +110,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             step += 1
         train_seconds += time.time() - started
         val = evaluate_detector(model, val_scenes, config.widths, num_classes)
-        save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step, train_seconds)  # type: ignore[arg-type]
+        save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step, train_seconds)
         loss_text = " ".join(f"{w:g}:{losses[w] / steps_per_epoch:.3f}" for w in widest_first)
         val_text = " ".join(f"{w:g}:{val[w]['map50']:.3f}" for w in widest_first)
         log(f"epoch {epoch + 1}/{config.epochs} {time.time() - started:.0f}s | loss {loss_text} | val mAP@0.5 {val_text}")

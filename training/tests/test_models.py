@@ -26,9 +26,11 @@ def test_fashion_cnn_widths_span_a_real_compute_range() -> None:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_models_take_input_size_channels_and_classes(name: str) -> None:
     model = build_model(name, input_size=64, in_channels=2, num_classes=7).eval()
+    # classifiers answer logits; the detector a stride-4 map of 7 heatmaps + size + offset
+    expected = (2, 11, 16, 16) if name == "slimmable_detector" else (2, 7)
     for width in model.widths:
         set_width(model, width)
-        assert model(torch.randn(2, 2, 64, 64)).shape == (2, 7)
+        assert model(torch.randn(2, 2, 64, 64)).shape == expected
 
 
 def test_unknown_architecture_names_the_known_ones() -> None:

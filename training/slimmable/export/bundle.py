@@ -87,6 +87,7 @@ def write_bundle(model: nn.Module, spec: BundleSpec, out_dir: Path, log: Callabl
         set_width(model, width)
         with torch.no_grad():
             outputs = model(golden)
+        golden_entry["output_shape"] = list(outputs.shape)
         golden_entry["outputs"][f"{width:g}"] = golden_file.add(outputs.numpy().reshape(-1)[::stride])  # type: ignore[index]
         width_entries.append(
             {

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..layers import SlimmableConv2d, SwitchableBatchNorm2d
+from ..layers import SlimmableConv2d, conv_bn_relu
 
 DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 STRIDE = 4
@@ -22,14 +22,6 @@ STRIDE = 4
 
 def scaled(channels: int, widths: Sequence[float]) -> list[int]:
     return [max(4, int(channels * w)) for w in widths]
-
-
-def conv_bn_relu(inp: Sequence[int], out: Sequence[int], stride: int = 1, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(
-        SlimmableConv2d(inp, out, kernel, stride, kernel // 2),
-        SwitchableBatchNorm2d(out),
-        nn.ReLU(inplace=True),
-    )
 
 
 class SlimmableDetector(nn.Module):

@@ -10,18 +10,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..layers import SharedBatchNorm2d, SlimmableConv2d, SlimmableLinear, SwitchableBatchNorm2d
+from ..layers import SharedBatchNorm2d, SlimmableLinear, SwitchableBatchNorm2d, conv_bn_relu
 
 DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 BATCH_NORMS = {"switchable": SwitchableBatchNorm2d, "shared": SharedBatchNorm2d}
-
-
-def conv_bn_relu(in_list: Sequence[int], out_list: Sequence[int], bn: str = "switchable") -> nn.Sequential:
-    return nn.Sequential(
-        SlimmableConv2d(in_list, out_list, 3, padding=1),
-        BATCH_NORMS[bn](out_list),
-        nn.ReLU(inplace=True),
-    )
 
 
 class FashionCNN(nn.Module):
@@ -48,15 +40,16 @@ class FashionCNN(nn.Module):
         per_width = [[max(1, int(c * w)) for w in self.widths] for c in stage_channels]
         inputs = [in_channels] * len(self.widths)
         c1, c2, c3 = per_width
+        norm = BATCH_NORMS[bn]
         self.features = nn.Sequential(
-            conv_bn_relu(inputs, c1, bn),
-            conv_bn_relu(c1, c1, bn),
+            conv_bn_relu(inputs, c1, bn=norm),
+            conv_bn_relu(c1, c1, bn=norm),
             nn.MaxPool2d(2),
-            conv_bn_relu(c1, c2, bn),
-            conv_bn_relu(c2, c2, bn),
+            conv_bn_relu(c1, c2, bn=norm),
+            conv_bn_relu(c2, c2, bn=norm),
             nn.MaxPool2d(2),
-            conv_bn_relu(c2, c3, bn),
-            conv_bn_relu(c3, c3, bn),
+            conv_bn_relu(c2, c3, bn=norm),
+            conv_bn_relu(c3, c3, bn=norm),
             nn.AdaptiveAvgPool2d(1),
         )
         self.dropout = nn.Dropout(dropout)
