@@ -39,7 +39,8 @@ t.test('/healthz answers quickly while the workers are saturated', async (t) => 
   const inFlight = Array.from({ length: 300 }, () => request(app.server).post('/classify?width=1').set('Content-Type', 'image/png').send(image));
   const all = Promise.all(inFlight.map((r) => r.then((res) => res.status)));
   // Wait until the pool is actually busy, then probe the main thread.
-  while (app.inference.queueDepth < 5) await new Promise((resolve) => setTimeout(resolve, 1));
+  const deadline = performance.now() + 10_000;
+  while (app.inference.queueDepth < 5 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
   const probes: number[] = [];
   let saturatedProbes = 0;
   for (let i = 0; i < 5; i += 1) {
