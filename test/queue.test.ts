@@ -1,0 +1,25 @@
+import t from 'tap';
+import request from 'supertest';
+import { fixtures, startApp } from './helpers.js';
+
+t.test('a full queue answers 503 overloaded with Retry-After; every request is answered and counted', async (t) => {
+  const app = await startApp({ MAX_QUEUE_DEPTH: '1' });
+  t.teardown(() => app.close());
+  const image = fixtures()[0]!.bytes;
+  const responses = await Promise.all(
+    Array.from({ length: 60 }, () => request(app.server).post('/classify?width=1').set('Content-Type', 'image/png').send(image)),
+  );
+  const statuses = responses.map((r) => r.status);
+  t.ok(statuses.every((s) => s === 200 || s === 503), `statuses ${[...new Set(statuses)].join(', ')}`);
+  const rejected = responses.filter((r) => r.status === 503);
+  t.ok(rejected.length > 0, `${rejected.length} of 60 rejected with a queue of 1`);
+  t.ok(statuses.includes(200));
+  for (const r of rejected) {
+    t.equal(r.body.error, 'overloaded');
+    t.equal(r.headers['retry-after'], '1');
+  }
+  const metrics = (await request(app.server).get('/metrics')).text;
+  const count = (status: string): number => Number(new RegExp(`slimmable_requests_total\\{model="fashion-classifier",endpoint="/classify",width="[^"]+",status="${status}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  t.equal(count('503'), rejected.length, 'rejections are counted');
+  t.equal(app.inference.queueDepth, 0, 'nothing left waiting');
+});
