@@ -38,6 +38,9 @@ def fashion_golden_pixels(count: int = 4) -> torch.Tensor:
     return torch.cat([images, random_pixels(1, tuple(images.shape[1:]))])
 
 
+LOGITS_OUTPUT: dict[str, object] = {"name": "logits", "kind": "logits", "activation": "softmax"}
+
+
 def imagenet_preprocess() -> dict[str, object]:
     return {"resize": "cover", "colorspace": "rgb", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
@@ -123,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         task="classification",
         labels=labels,
         preprocess=fashion_preprocess() if is_fashion else imagenet_preprocess(),
-        output={"name": "logits", "kind": "logits", "activation": "softmax"},
+        output=LOGITS_OUTPUT,
         accuracy=accuracy,
         golden_pixels=fashion_golden_pixels() if is_fashion else None,
         extra={"training": meta.get("config", {}), "checkpoint": args.checkpoint.name},

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from ..models import build_model
-from .__main__ import imagenet_preprocess
+from .__main__ import LOGITS_OUTPUT, imagenet_preprocess
 from .bundle import BundleSpec, bundle_size, write_bundle
 
 
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         task="classification",
         labels=[f"class {i}" for i in range(int(getattr(model, "num_classes")))],
         preprocess=imagenet_preprocess(),
-        output={"name": "logits", "kind": "logits", "activation": "softmax"},
+        output=LOGITS_OUTPUT,
         accuracy={w: 0.0 for w in widths},
         extra={"latency_only": True, "note": "random weights: for latency measurements only, never served as a classifier"},
     )
