@@ -20,6 +20,18 @@ from .methods import METHODS, WIDTHS, bn_overhead_percent, run_method
 from .report import markdown, plot
 
 
+def write_report(saved: dict[str, object], out: Path) -> None:
+    """results.md and the plot from what has finished so far (a partial run gives a partial table)."""
+    overhead = bn_overhead_percent(list(WIDTHS))
+    saved["bn_overhead_percent"] = round(overhead, 3)
+    (out / "results.json").write_text(json.dumps(saved, indent=2) + "\n")
+    methods: dict[str, dict[str, object]] = saved["methods"]  # type: ignore[assignment]
+    ordered = {n: methods[n] for n in METHODS if n in methods}
+    (out / "results.md").write_text(markdown(ordered, {"bn_overhead_percent": overhead, "recipe": json.dumps(saved["recipe"])}))
+    if ordered:
+        plot(ordered, out / "accuracy-vs-mflops.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, required=True, help="checkpoint folder")
@@ -32,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-subset", type=int, default=0)
     parser.add_argument("--test-subset", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="only rewrite results.md and the plot from results.json")
     args = parser.parse_args(argv)
 
     config = TrainConfig(widths=list(WIDTHS), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -42,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = json.loads(results_path.read_text()) if results_path.exists() else {}
     if saved.get("recipe") != recipe:
         saved = {"recipe": recipe, "methods": {}}  # another recipe: its results do not compare
-    for name in args.methods:
+    for name in [] if args.report_only else args.methods:
         if name in saved["methods"]:
             print(f"{name}: done before, kept", flush=True)
             continue
@@ -51,13 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved["methods"][name] = result
         results_path.write_text(json.dumps(saved, indent=2) + "\n")
         print(f"{name}: {json.dumps(result)}", flush=True)
-
-    meta = {"bn_overhead_percent": bn_overhead_percent(list(WIDTHS)), "recipe": json.dumps(recipe)}
-    saved["bn_overhead_percent"] = round(meta["bn_overhead_percent"], 3)  # type: ignore[arg-type]
-    results_path.write_text(json.dumps(saved, indent=2) + "\n")
-    ordered = {n: saved["methods"][n] for n in METHODS if n in saved["methods"]}
-    (args.out / "results.md").write_text(markdown(ordered, meta))
-    plot(ordered, args.out / "accuracy-vs-mflops.png")
+        write_report(saved, args.out)
+    write_report(saved, args.out)
     print((args.out / "results.md").read_text(), flush=True)
     return 0
 
