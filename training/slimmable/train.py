@@ -1,7 +1,7 @@
 """Joint slimmable training: every step runs every width (widest first), sums the gradients, and
 takes ONE optimizer step. Data-parallel under torch.distributed when launched with WORLD_SIZE > 1.
 
-    python3 -m slimmable.train --out runs/fashion --epochs 30
+    python3 -m slimmable.train --out runs/fashion --epochs 20
 
 Resumable: rerunning with the same --out continues from ``last.pt``.
 """
