@@ -32,6 +32,13 @@ def write_report(saved: dict[str, object], out: Path) -> None:
         plot(ordered, out / "accuracy-vs-mflops.png")
 
 
+def same_recipe(saved: dict[str, object], recipe: dict[str, object]) -> bool:
+    """Results compare when everything but the thread count matches: threads change the speed,
+    not the recipe (each method records the threads it ran with)."""
+    ignore = {"threads"}
+    return {k: v for k, v in saved.items() if k not in ignore} == {k: v for k, v in recipe.items() if k not in ignore}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, required=True, help="checkpoint folder")
@@ -53,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     saved = json.loads(results_path.read_text()) if results_path.exists() else {}
-    if saved.get("recipe") != recipe:
+    if not same_recipe(saved.get("recipe") or {}, recipe):
         saved = {"recipe": recipe, "methods": {}}  # another recipe: its results do not compare
     for name in [] if args.report_only else args.methods:
         if name in saved["methods"]:
@@ -61,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         print(f"== {name}", flush=True)
         result = run_method(name, config, args.runs / name, lambda line, n=name: print(f"[{n}] {line}", flush=True))
+        result["threads"] = args.threads
         saved["methods"][name] = result
         results_path.write_text(json.dumps(saved, indent=2) + "\n")
         print(f"{name}: {json.dumps(result)}", flush=True)
