@@ -102,8 +102,9 @@ export function quantile(sorted: number[], q: number): number {
 }
 
 /** SLO attainment: answered 200 within the budget. Delivered accuracy: the served width's measured
- * accuracy for requests answered within budget, 0 for the rest (late or failed = a miss). */
-export function summarise(outcomes: Outcome[], budgetMs: number, seconds: number): Summary {
+ * accuracy (or `accuracyOf(width)`) for requests answered within budget, 0 for the rest (late or
+ * failed = a miss). */
+export function summarise(outcomes: Outcome[], budgetMs: number, seconds: number, accuracyOf?: (width: number) => number): Summary {
   // Throughput over the time it took to answer everything, not just the sending window.
   const span = Math.max(seconds * 1000, ...outcomes.map((o) => o.sentAt + o.latencyMs)) / 1000;
   const ok = outcomes.filter((o) => o.status === 200);
@@ -117,7 +118,7 @@ export function summarise(outcomes: Outcome[], budgetMs: number, seconds: number
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     sloAttainment: outcomes.length ? within.length / outcomes.length : 0,
-    deliveredAccuracy: outcomes.length ? within.reduce((a, o) => a + (o.expectedAccuracy ?? 0), 0) / outcomes.length : 0,
+    deliveredAccuracy: outcomes.length ? within.reduce((a, o) => a + ((accuracyOf && o.width !== null ? accuracyOf(o.width) : o.expectedAccuracy) ?? 0), 0) / outcomes.length : 0,
     errors: outcomes.length - ok.length,
     widths,
   };

@@ -89,3 +89,19 @@ def test_detector_widths_span_a_real_compute_range() -> None:
     macs = [count_width(model, w)[0] for w in model.widths]
     assert macs[-1] / macs[0] > 10
     assert model(torch.zeros(1, 1, 128, 128)).shape == (1, 14, 128 // STRIDE, 128 // STRIDE)
+
+
+def test_diagnosis_separates_wrong_classes_from_missed_objects() -> None:
+    from slimmable.detection import average_precision
+    from slimmable.diagnose_detector import class_agnostic, class_ap, merged
+
+    # Right boxes, one of them with the wrong class.
+    confused = [dets([[10, 10, 40, 50], [60, 60, 100, 90]], [0.9, 0.8], [4, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
+    assert evaluate_map(confused, TRUTH, 10)["map50"] < 1.0
+    agnostic = [class_agnostic(d) for d in confused]
+    assert average_precision(agnostic, [merged(s) for s in TRUTH], 1, 0.5) == 1.0
+    # A second guess of another class on the same box is suppressed across classes.
+    second_guess = class_agnostic(dets([[10, 10, 40, 50], [11, 10, 40, 50]], [0.9, 0.6], [4, 3]))
+    assert len(second_guess.scores) == 1 and second_guess.labels.tolist() == [0]
+    assert class_ap(confused, TRUTH, 7) == 1.0
+    assert class_ap(confused, TRUTH, 3) < 1.0

@@ -1,0 +1,163 @@
+"""Tables (bench/results/summary.md) and plots (PNG) for docs/benchmarks.md from the JSON results
+in bench/results/.
+
+    /usr/bin/python3 bench/report.py [bench/results]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+
+def plot_adaptive(result: dict[str, Any], out: Path) -> None:
+    """SLO attainment and delivered accuracy against offered load, one line per mode."""
+    fig, (slo_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    modes = list(dict.fromkeys(row["mode"] for row in result["rows"]))
+    for mode in modes:
+        for pattern, style in (("steady", "-o"), ("bursty", "s")):
+            rows = [r for r in result["rows"] if r["mode"] == mode and r["pattern"] == pattern]
+            if not rows:
+                continue
+            loads = [r["load"] for r in rows]
+            label = f"{mode} ({pattern})"
+            slo_ax.plot(loads, [100 * r["summary"]["sloAttainment"] for r in rows], style, label=label, fillstyle="none" if pattern == "bursty" else "full")
+            acc_ax.plot(loads, [100 * r["summary"]["deliveredAccuracy"] for r in rows], style, label=label, fillstyle="none" if pattern == "bursty" else "full")
+    slo_ax.set(xlabel="offered load (x what full width alone sustains)", ylabel="% requests answered within budget", title=f"SLO attainment, budget {result['budgetMs']} ms")
+    acc_ax.set(xlabel="offered load (x what full width alone sustains)", ylabel=f"delivered {metric_name(result)} (%)", title="accuracy delivered (late answers count 0)")
+    for ax in (slo_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=7)
+    fig.suptitle(f"{result['model']}: adaptive width vs fixed widths (open loop)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def metric_name(result: dict[str, Any]) -> str:
+    return "mAP@0.5" if "detector" in result["model"] else "top-1"
+
+
+def plot_width_speedups(result: dict[str, Any], out: Path) -> None:
+    """Measured speed-up over full width against the width's share of MACs (ideal: 1 / share)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for entry in result["results"]:
+        rows = entry["rows"]
+        full = rows[-1]["p50"]
+        label = f"{entry['model']}{' (latency only)' if entry['latencyOnly'] else ''}, batch {entry['batch']}"
+        ax.plot([100 * r["flopShare"] for r in rows], [full / r["p50"] for r in rows], "-o" if entry["batch"] == 1 else "--s", label=label)
+    shares = [s / 100 for s in range(5, 101)]
+    ax.plot([100 * s for s in shares], [1 / s for s in shares], ":", color="gray", label="ideal (1 / MAC share)")
+    ax.set(xlabel="MACs, % of full width", ylabel="speed-up over full width (p50)", yscale="log", title="Width speed-ups, ONNX Runtime CPU, 1 thread")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def plot_tradeoff(result: dict[str, Any], out: Path) -> None:
+    """Accuracy against batch-1 latency per width: the curve a latency budget moves along."""
+    entries = [e for e in result["results"] if not e["latencyOnly"] and e["batch"] == 1]
+    fig, axes = plt.subplots(1, len(entries), figsize=(5.2 * len(entries), 4), squeeze=False)
+    for ax, entry in zip(axes[0], entries):
+        rows = entry["rows"]
+        ax.plot([r["p50"] for r in rows], [100 * r["accuracy"] for r in rows], "-o")
+        for r in rows:
+            ax.annotate(f"{r['width']:g}x", (r["p50"], 100 * r["accuracy"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+        ax.set(xlabel="p50 latency per image, batch 1 (ms)", ylabel=f"{entry['metric']} (%)", title=entry["model"])
+        ax.grid(alpha=0.3)
+    fig.suptitle("Accuracy vs latency per width (one set of weights)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def adaptive_table(result: dict[str, Any]) -> str:
+    rows = []
+    for r in result["rows"]:
+        s = r["summary"]
+        total = sum(s["widths"].values()) or 1
+        served = ", ".join(f"{w}: {100 * n / total:.0f}%" for w, n in sorted(s["widths"].items(), key=lambda kv: float(kv[0])))
+        rows.append([r["pattern"], f"{r['load']:g}x", f"{s['offered']:.0f}", r["mode"], f"{s['throughput']:.0f}", f"{s['p50']:.1f}", f"{s['p99']:.1f}",
+                     f"{100 * s['sloAttainment']:.1f}%", f"{100 * s['deliveredAccuracy']:.2f}%", str(s["errors"]), served])
+    capacity = result["capacity"]
+    return (f"**{result['model']}** (`{result['endpoint']}`), budget {result['budgetMs']} ms, {result['seconds']} s per point; "
+            f"capacity (closed loop, 32 clients): full width {capacity['full']:.0f} req/s, narrowest {capacity['narrowest']:.0f} req/s; "
+            f"accuracy per width ({result.get('accuracySource', 'bundle manifest (measured)')}): "
+            + ", ".join(f"{w}: {100 * a:.2f}%" for w, a in result.get("accuracy", {}).items()) + "\n\n"
+            + table(["pattern", "load", "offered req/s", "mode", "throughput req/s", "p50 ms", "p99 ms", "within budget", "accuracy delivered", "errors", "widths served"], rows))
+
+
+def speedup_table(result: dict[str, Any]) -> str:
+    rows = []
+    for entry in result["results"]:
+        full = entry["rows"][-1]["p50"]
+        for r in entry["rows"]:
+            accuracy = "latency only" if entry["latencyOnly"] else f"{100 * r['accuracy']:.2f}% {entry['metric']}"
+            rows.append([entry["model"], str(entry["batch"]), f"{r['width']:g}", f"{r['mflops']:.1f}", f"{100 * r['flopShare']:.0f}%", f"{r['p50']:.3f}", f"{full / r['p50']:.2f}x", accuracy])
+    return table(["model", "batch", "width", "MMACs", "MAC share", "p50 ms", "speed-up vs 1.0", "accuracy"], rows)
+
+
+def overhead_table(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        raw, http = r["raw"], r["http"]
+        rows.append([r["model"], f"{r['width']:g}", f"{raw['preprocessP50']:.3f}", f"{raw['inferenceP50']:.3f}", f"{raw['totalP50']:.3f}", f"{1000 / raw['totalP50']:.0f}",
+                     f"{http['oneClientP50']:.3f}", f"{r['addedLatencyMs']:.3f}", f"{http['eightClientsPerSecond']:.0f}", f"{http['eightClientsPerSecond'] / (1000 / raw['totalP50']):.2f}"])
+    return table(["model", "width", "raw preprocess p50 ms", "raw inference p50 ms", "raw total p50 ms", "raw req/s (1 thread)", "HTTP 1 client p50 ms",
+                  "added ms per request", "HTTP 8 clients req/s", "throughput ratio HTTP / raw"], rows)
+
+
+def prometheus_table(result: dict[str, Any]) -> str:
+    rows = [[w, f"{rate:.2f}", f"{1000 * result['p99SecondsPerWidth'].get(w, float('nan')):.2f}"] for w, rate in sorted(result["requestRatePerWidth"].items())]
+    return table(["width", "request rate (req/s)", "p99 latency (ms)"], rows) + f"\nmean served accuracy: {100 * result['meanServedAccuracy']:.2f}%\n"
+
+
+def summary(results_dir: Path) -> str:
+    parts = ["# Benchmark results (generated by bench/report.py from the JSON files next to this one)\n"]
+    speedups = results_dir / "width-speedups.json"
+    if speedups.exists():
+        parts += ["## Width speed-ups (ONNX Runtime CPU, 1 intra-op thread)\n", speedup_table(json.loads(speedups.read_text()))]
+    overheads = [json.loads(p.read_text()) for p in sorted(results_dir.glob("server-overhead-*.json"))]
+    if overheads:
+        parts += ["## Server overhead\n", overhead_table(overheads)]
+    for path in sorted(results_dir.glob("adaptive-vs-fixed-*.json")):
+        parts += ["## Adaptive vs fixed width (open loop)\n", adaptive_table(json.loads(path.read_text()))]
+    prometheus = results_dir / "prometheus-check.json"
+    if prometheus.exists():
+        parts += ["## Read back through a real Prometheus\n", prometheus_table(json.loads(prometheus.read_text()))]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", type=Path, nargs="?", default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    for path in sorted(args.results.glob("adaptive-vs-fixed-*.json")):
+        out = path.with_suffix(".png")
+        plot_adaptive(json.loads(path.read_text()), out)
+        print(f"wrote {out}")
+    speedups = args.results / "width-speedups.json"
+    if speedups.exists():
+        result = json.loads(speedups.read_text())
+        plot_width_speedups(result, args.results / "width-speedups.png")
+        plot_tradeoff(result, args.results / "accuracy-vs-latency.png")
+        print(f"wrote {args.results / 'width-speedups.png'} and {args.results / 'accuracy-vs-latency.png'}")
+    (args.results / "summary.md").write_text(summary(args.results))
+    print(f"wrote {args.results / 'summary.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark in one go, results (JSON) and plots (PNG) in bench/results/.
+# Run it on a quiet machine: the numbers are only comparable within one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+DETECTOR_BUDGET_MS=${DETECTOR_BUDGET_MS:-20}
+MOBILENET_BUDGET_MS=${MOBILENET_BUDGET_MS:-50}
+SECONDS_PER_POINT=${SECONDS_PER_POINT:-8}
+# Published ImageNet top-1 of S-MobileNetV2 (the paper's model table): the latency-only model has
+# random weights, so its "delivered accuracy" is what the paper's weights would deliver.
+MOBILENET_PUBLISHED_TOP1=0.35=0.597,0.5=0.644,0.75=0.689,1=0.705
+start=$(date +%s)
+
+echo "== build"
+npm run --silent bench:build
+mkdir -p bench/results bench/tmp
+
+echo "== latency-only S-MobileNetV2 (224x224x3, 1000 classes, random weights: never shipped)"
+if [ ! -f bench/tmp/s-mobilenet-v2-latency-only/manifest.json ]; then
+  (cd training && $PY -m slimmable.export.latency_only --out ../bench/tmp/s-mobilenet-v2-latency-only)
+fi
+
+echo "== width speed-ups"
+node dist-bench/width-speedups.js | tee bench/results/width-speedups.txt
+
+echo "== server overhead"
+for model in fashion-classifier fashion-detector; do
+  node dist-bench/server-overhead.js "$model" | tee "bench/results/server-overhead-$model.txt"
+done
+
+echo "== adaptive vs fixed width under open-loop load"
+node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" \
+  | tee bench/results/adaptive-vs-fixed-fashion-detector.txt
+node dist-bench/adaptive-vs-fixed.js --model s-mobilenet-v2-latency-only --models-dir bench/tmp --budget "$MOBILENET_BUDGET_MS" \
+  --seconds "$SECONDS_PER_POINT" --accuracy "$MOBILENET_PUBLISHED_TOP1" --accuracy-source "published ImageNet top-1 of S-MobileNetV2 (random weights here: latency only)" \
+  | tee bench/results/adaptive-vs-fixed-s-mobilenet-v2-latency-only.txt
+
+echo "== real Prometheus"
+node dist-bench/prometheus-check.js | tee bench/results/prometheus-check.txt
+
+echo "== tables and plots"
+$PY bench/report.py bench/results
+
+echo "bench: done in $(( $(date +%s) - start )) s; results in bench/results/"

@@ -1,0 +1,85 @@
+"""Where a detector's mAP goes: per width, mAP@0.5 as trained (class-aware), the same with every
+label merged into one class (finding the objects, whatever their class), and AP@0.5 per class.
+A large gap between the first two means the boxes are fine and the classes are confused.
+
+    python3 -m slimmable.diagnose_detector --checkpoint runs/fashion-detector/final.pt [--scenes 2000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .checkpoint import load_model
+from .data import LABELS, load_split
+from .detection import Detections, average_precision, decode, nms
+from .layers import set_width
+from .scenes import Scene, make_scenes
+from .train_detector import TEST_SEED, stack, to_input
+
+
+def merged(scene: Scene) -> Scene:
+    return Scene(scene.image, scene.boxes, torch.zeros_like(scene.labels))
+
+
+def class_agnostic(d: Detections) -> Detections:
+    """One label for all, and NMS across classes (one box per object, whatever its class)."""
+    labels = torch.zeros_like(d.labels)
+    kept = nms(d.boxes, d.scores, labels, 0.5) if len(d.scores) else torch.zeros(0, dtype=torch.int64)
+    return Detections(d.boxes[kept], d.scores[kept], labels[kept])
+
+
+def class_ap(detections: list[Detections], scenes: list[Scene], cls: int) -> float:
+    """AP@0.5 of one class: the other classes' boxes and labels are dropped."""
+    only = [Detections(d.boxes[d.labels == cls], d.scores[d.labels == cls], torch.zeros(int((d.labels == cls).sum()), dtype=torch.int64)) for d in detections]
+    truths = [Scene(s.image, s.boxes[s.labels == cls], torch.zeros(int((s.labels == cls).sum()), dtype=torch.int64)) for s in scenes]
+    return average_precision(only, truths, 1, 0.5)
+
+
+def diagnose(model: torch.nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[str, dict[str, object]]:
+    model.eval()
+    report: dict[str, dict[str, object]] = {}
+    agnostic_truths = [merged(s) for s in scenes]
+    with torch.no_grad():
+        for width in widths:
+            set_width(model, width)
+            detections: list[Detections] = []
+            for start in range(0, len(scenes), 100):
+                outputs = model(to_input(stack(scenes[start : start + 100])))
+                detections += [decode(o, num_classes) for o in outputs]
+            agnostic = [class_agnostic(d) for d in detections]
+            per_class = {LABELS[c]: round(class_ap(detections, scenes, c), 4) for c in range(num_classes)}
+            report[f"{width:g}"] = {
+                "map50": round(average_precision(detections, scenes, num_classes, 0.5), 4),
+                "map50_class_agnostic": round(average_precision(agnostic, agnostic_truths, 1, 0.5), 4),
+                "ap50_per_class": per_class,
+            }
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--scenes", type=int, default=2000, help="test scenes (seed 1, the test split)")
+    parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    model, meta = load_model(args.checkpoint)
+    size = int(getattr(model, "input_size"))
+    print(f"generating {args.scenes} test scenes ...", flush=True)
+    scenes = make_scenes(load_split("test"), TEST_SEED, args.scenes, size=size)
+    report = diagnose(model, scenes, sorted(getattr(model, "widths")), int(getattr(model, "num_classes")))
+    for width, r in report.items():
+        print(f"width {width}: mAP@0.5 {r['map50']:.4f}, class-agnostic {r['map50_class_agnostic']:.4f}", flush=True)
+        print("  AP@0.5 per class: " + ", ".join(f"{k} {v:.3f}" for k, v in r["ap50_per_class"].items()), flush=True)  # type: ignore[union-attr]
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
