@@ -2,7 +2,8 @@ import torch
 
 from conftest import needs_data
 from slimmable.data import load_split
-from slimmable.detection import STRIDE, Detections, decode, detection_loss, evaluate_map, make_targets
+from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, make_targets
+from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model
 from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
 
@@ -92,9 +93,6 @@ def test_detector_widths_span_a_real_compute_range() -> None:
 
 
 def test_diagnosis_separates_wrong_classes_from_missed_objects() -> None:
-    from slimmable.detection import average_precision
-    from slimmable.diagnose_detector import class_agnostic, class_ap, merged
-
     # Right boxes, one of them with the wrong class.
     confused = [dets([[10, 10, 40, 50], [60, 60, 100, 90]], [0.9, 0.8], [4, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
     assert evaluate_map(confused, TRUTH, 10)["map50"] < 1.0
