@@ -42,7 +42,7 @@ if (!detector) {
     t.equal(res.status, 200, JSON.stringify(res.body));
     t.equal(res.body.task, 'detection');
     t.equal(res.body.metric, 'map50');
-    t.ok(res.body.expectedAccuracy >= 0.9);
+    t.equal(res.body.expectedAccuracy, detector.widths.find((w) => w.width === 1)!.accuracy);
     t.same(res.body.image, { width: 128, height: 128 });
     t.equal(res.headers['x-model-width'], '1');
     allFound(t, res.body.detections);
