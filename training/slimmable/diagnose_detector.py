@@ -16,10 +16,9 @@ import torch
 
 from .checkpoint import load_model
 from .data import LABELS, load_split
-from .detection import Detections, average_precision, decode, nms
-from .layers import set_width
+from .detection import Detections, average_precision, nms
 from .scenes import Scene, make_scenes
-from .train_detector import TEST_SEED, stack, to_input
+from .train_detector import TEST_SEED, detect_all
 
 
 def merged(scene: Scene) -> Scene:
@@ -41,23 +40,16 @@ def class_ap(detections: list[Detections], scenes: list[Scene], cls: int) -> flo
 
 
 def diagnose(model: torch.nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[str, dict[str, object]]:
-    model.eval()
     report: dict[str, dict[str, object]] = {}
     agnostic_truths = [merged(s) for s in scenes]
-    with torch.no_grad():
-        for width in widths:
-            set_width(model, width)
-            detections: list[Detections] = []
-            for start in range(0, len(scenes), 100):
-                outputs = model(to_input(stack(scenes[start : start + 100])))
-                detections += [decode(o, num_classes) for o in outputs]
-            agnostic = [class_agnostic(d) for d in detections]
-            per_class = {LABELS[c]: round(class_ap(detections, scenes, c), 4) for c in range(num_classes)}
-            report[f"{width:g}"] = {
-                "map50": round(average_precision(detections, scenes, num_classes, 0.5), 4),
-                "map50_class_agnostic": round(average_precision(agnostic, agnostic_truths, 1, 0.5), 4),
-                "ap50_per_class": per_class,
-            }
+    for width in widths:
+        detections = detect_all(model, scenes, width, num_classes)
+        agnostic = [class_agnostic(d) for d in detections]
+        report[f"{width:g}"] = {
+            "map50": round(average_precision(detections, scenes, num_classes, 0.5), 4),
+            "map50_class_agnostic": round(average_precision(agnostic, agnostic_truths, 1, 0.5), 4),
+            "ap50_per_class": {LABELS[c]: round(class_ap(detections, scenes, c), 4) for c in range(num_classes)},
+        }
     return report
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .data import load_split
-from .detection import decode, detection_loss, evaluate_map, make_targets
+from .detection import Detections, decode, detection_loss, evaluate_map, make_targets
 from .layers import set_width
 from .models import build_model
 from .optim import learning_rate, make_optimizer
@@ -53,19 +53,20 @@ def stack(scenes: list[Scene]) -> torch.Tensor:
     return torch.stack([s.image for s in scenes])
 
 
-def evaluate_detector(model: nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[float, dict[str, float]]:
+def detect_all(model: nn.Module, scenes: list[Scene], width: float, num_classes: int) -> list[Detections]:
+    """Detections for every scene at one width (eval mode, chunks of 100 scenes)."""
     model.eval()
-    results: dict[float, dict[str, float]] = {}
+    set_width(model, width)
+    detections: list[Detections] = []
     with torch.no_grad():
-        for width in widths:
-            set_width(model, width)
-            detections = []
-            for start in range(0, len(scenes), 100):
-                chunk = scenes[start : start + 100]
-                outputs = model(to_input(stack(chunk)))
-                detections += [decode(o, num_classes) for o in outputs]
-            results[width] = evaluate_map(detections, scenes, num_classes)
-    return results
+        for start in range(0, len(scenes), 100):
+            outputs = model(to_input(stack(scenes[start : start + 100])))
+            detections += [decode(o, num_classes) for o in outputs]
+    return detections
+
+
+def evaluate_detector(model: nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[float, dict[str, float]]:
+    return {width: evaluate_map(detect_all(model, scenes, width, num_classes), scenes, num_classes) for width in widths}
 
 
 def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], None] = print) -> tuple[nn.Module, dict[float, dict[str, float]]]:
