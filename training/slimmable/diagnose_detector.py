@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=2000, help="test scenes (seed 1, the test split)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
-    model, meta = load_model(args.checkpoint)
+    model, _ = load_model(args.checkpoint)
     size = int(getattr(model, "input_size"))
     print(f"generating {args.scenes} test scenes ...", flush=True)
     scenes = make_scenes(load_split("test"), TEST_SEED, args.scenes, size=size)

@@ -70,9 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_method(name, config, args.runs / name, lambda line, n=name: print(f"[{n}] {line}", flush=True))
         result["threads"] = args.threads
         saved["methods"][name] = result
-        results_path.write_text(json.dumps(saved, indent=2) + "\n")
+        write_report(saved, args.out)  # results.json first: a finished method is never lost
         print(f"{name}: {json.dumps(result)}", flush=True)
-        write_report(saved, args.out)
     write_report(saved, args.out)
     print((args.out / "results.md").read_text(), flush=True)
     return 0
