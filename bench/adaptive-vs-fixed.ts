@@ -1,8 +1,11 @@
 /**
- * Adaptive width vs fixed widths under open-loop load, side by side on one server process.
+ * Adaptive width vs fixed widths under open-loop load, side by side in one run. Modes: adaptive with
+ * the queue-aware policy (the default), adaptive with the greedy policy (a second server process with
+ * WIDTH_POLICY=greedy), fixed full width and fixed narrowest width (forced by header).
  * For each offered load (multiples of what full width alone sustains) and each mode, requests with
  * a latency budget are sent on a schedule; we report throughput, p50/p99, SLO attainment and the
- * accuracy delivered (late answers count as misses).
+ * accuracy delivered (late answers count as misses). The endpoint and test image follow the model's
+ * task as `/models` reports it.
  *
  *   node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget 20 [--seconds 8]
  *     [--models-dir bench/tmp --accuracy 0.35=0.597,0.5=0.644,...]
@@ -14,7 +17,7 @@
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fire, schedule, summarise, type Summary } from './open-loop.js';
+import { closedLoopRate, fire, schedule, summarise, type Summary } from './open-loop.js';
 import { startServer } from './server-process.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -34,57 +37,48 @@ const seconds = Number(args.seconds);
 const accuracyOverride = args.accuracy
   ? new Map(args.accuracy.split(',').map((pair) => pair.split('=').map(Number) as [number, number]))
   : undefined;
-const detection = model.includes('detector');
-const image = readFileSync(join(ROOT, 'test', 'fixtures', detection ? 'scene-test-00000.png' : 'fashion-test-00000-ankle-boot.png'));
-const endpoint = detection ? '/detect' : '/classify';
-
-const server = await startServer(args['models-dir'] ? { MODELS_DIR: args['models-dir'] } : {});
-const listing = (await (await fetch(`http://127.0.0.1:${server.port}/models`)).json()) as { models: { name: string; widths: { width: number; accuracy: number }[] }[] };
+const modelsDir: Record<string, string> = args['models-dir'] ? { MODELS_DIR: args['models-dir'] } : {};
+const server = await startServer(modelsDir);
+const greedyServer = await startServer({ ...modelsDir, WIDTH_POLICY: 'greedy' });
+interface Listing { models: { name: string; task: string; metric: string; widths: { width: number; accuracy: number }[] }[] }
+const listing = (await (await fetch(`http://127.0.0.1:${server.port}/models`)).json()) as Listing;
 const entry = listing.models.find((m) => m.name === model);
 if (!entry) throw new Error(`model ${model} is not served (models: ${listing.models.map((m) => m.name).join(', ')})`);
+const detection = entry.task === 'detection';
+const image = readFileSync(join(ROOT, 'test', 'fixtures', detection ? 'scene-test-00000.png' : 'fashion-test-00000-ankle-boot.png'));
+const endpoint = detection ? '/detect' : '/classify';
 const widths = entry.widths.map((w) => w.width);
 const accuracyOf = (width: number): number => accuracyOverride?.get(width) ?? entry.widths.find((w) => w.width === width)?.accuracy ?? 0;
-const target = (width?: number) => ({
-  port: server.port,
+const target = (port: number, width?: number) => ({
+  port,
   path: `${endpoint}?model=${model}`,
   body: image,
   headers: { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs), ...(width === undefined ? {} : { 'X-Model-Width': String(width) }) },
 });
 
-/** What one width alone sustains: a closed loop of 32 concurrent clients for a few seconds. */
-async function capacity(width: number): Promise<number> {
-  const end = performance.now() + 3000;
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (performance.now() < end) {
-        const t = target(width);
-        const res = await fetch(`http://127.0.0.1:${t.port}${t.path}`, { method: 'POST', body: t.body, headers: t.headers });
-        await res.arrayBuffer();
-        if (res.ok) done += 1;
-      }
-    }),
-  );
-  return done / 3;
-}
-
 const fullWidth = widths[widths.length - 1]!;
 const narrowest = widths[0]!;
-const full = await capacity(fullWidth);
-const narrow = await capacity(narrowest);
+// What one width alone sustains: 32 back-to-back clients for 3 s.
+const full = await closedLoopRate(target(server.port, fullWidth), 32, 3000);
+const narrow = await closedLoopRate(target(server.port, narrowest), 32, 3000);
 console.log(`${model}: capacity (closed loop, 32 clients): full width ${full.toFixed(0)} req/s, narrowest ${narrow.toFixed(0)} req/s (${(narrow / full).toFixed(2)}x)`);
 
-const modes: [string, number | undefined][] = [['adaptive', undefined], [`fixed ${fullWidth}`, fullWidth], [`fixed ${narrowest}`, narrowest]];
+const modes: [string, number, number | undefined][] = [
+  ['adaptive', server.port, undefined],
+  ['adaptive greedy', greedyServer.port, undefined],
+  [`fixed ${fullWidth}`, server.port, fullWidth],
+  [`fixed ${narrowest}`, server.port, narrowest],
+];
 const rows: { mode: string; load: number; pattern: string; summary: Summary }[] = [];
 for (const [pattern, factors] of [['steady', [0.25, 0.5, 1, 1.5, 2, 3]], ['bursty', [1, 2]]] as const) {
   for (const factor of factors) {
-    for (const [mode, width] of modes) {
+    for (const [mode, port, width] of modes) {
       const rate = factor * full;
       const shots = schedule(rate, seconds, pattern === 'bursty' ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined);
-      const summary = summarise(await fire(target(width), shots), budgetMs, seconds, accuracyOf);
+      const summary = summarise(await fire(target(port, width), shots), budgetMs, seconds, accuracyOf);
       rows.push({ mode, load: factor, pattern, summary });
       console.log(
-        `${pattern.padEnd(6)} ${factor.toFixed(2)}x (${rate.toFixed(0)} req/s) ${mode.padEnd(10)} | throughput ${summary.throughput.toFixed(0)} req/s` +
+        `${pattern.padEnd(6)} ${factor.toFixed(2)}x (${rate.toFixed(0)} req/s) ${mode.padEnd(15)} | throughput ${summary.throughput.toFixed(0)} req/s` +
           ` p50 ${summary.p50.toFixed(1)} ms p99 ${summary.p99.toFixed(1)} ms | within budget ${(100 * summary.sloAttainment).toFixed(1)}%` +
           ` | accuracy delivered ${(100 * summary.deliveredAccuracy).toFixed(2)}% | errors ${summary.errors} | widths ${JSON.stringify(summary.widths)}`,
       );
@@ -92,9 +86,9 @@ for (const [pattern, factors] of [['steady', [0.25, 0.5, 1, 1.5, 2, 3]], ['burst
     }
   }
 }
-await server.stop();
+await Promise.all([server.stop(), greedyServer.stop()]);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
 const out = join(ROOT, 'bench', 'results', `adaptive-vs-fixed-${model}.json`);
 const accuracy = Object.fromEntries(widths.map((w) => [String(w), accuracyOf(w)]));
-writeFileSync(out, JSON.stringify({ model, endpoint, budgetMs, seconds, accuracy, accuracySource: args['accuracy-source'] ?? 'bundle manifest (measured)', capacity: { full, narrowest: narrow }, rows }, null, 2) + '\n');
+writeFileSync(out, JSON.stringify({ model, task: entry.task, metric: entry.metric, endpoint, budgetMs, seconds, accuracy, accuracySource: args['accuracy-source'] ?? 'bundle manifest (measured)', capacity: { full, narrowest: narrow }, rows }, null, 2) + '\n');
 console.log(`wrote ${out}`);

@@ -59,6 +59,23 @@ export async function fire(target: Target, shots: Shot[]): Promise<Outcome[]> {
   return outcomes;
 }
 
+/** What the server sustains answering `clients` back-to-back callers for `ms` (a closed loop on the
+ * same light http client as `fire`, so the probe itself costs little CPU): answered 200s per second. */
+export async function closedLoopRate(target: Target, clients: number, ms: number): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const end = performance.now() + ms;
+  let answered = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        if ((await send(target, agent, 0)).status === 200) answered += 1;
+      }
+    }),
+  );
+  agent.destroy();
+  return answered / (ms / 1000);
+}
+
 function send(target: Target, agent: http.Agent, sentAt: number): Promise<Outcome> {
   const begin = performance.now();
   return new Promise((resolve) => {

@@ -41,7 +41,7 @@ def plot_adaptive(result: dict[str, Any], out: Path) -> None:
 
 
 def metric_name(result: dict[str, Any]) -> str:
-    return "mAP@0.5" if "detector" in result["model"] else "top-1"
+    return {"map50": "mAP@0.5", "top1": "top-1"}[result["metric"]]
 
 
 def plot_width_speedups(result: dict[str, Any], out: Path) -> None:

@@ -3,6 +3,7 @@
  * Invalid values stop the server at start-up with a message naming the variable.
  */
 import { availableParallelism } from 'node:os';
+import { POLICIES, type PolicyName } from './policy/width-policy.js';
 
 export interface Config {
   port: number;
@@ -13,6 +14,7 @@ export interface Config {
   inferenceWorkers: number;
   intraOpThreads: number;
   defaultBudgetMs: number;
+  widthPolicy: PolicyName;
   latencyQuantile: number;
   maxQueueDepth: number;
   bodyLimitBytes: number;
@@ -38,6 +40,7 @@ function number(env: Env, name: string, fallback: number, check: (v: number) => 
 const positiveInt = (v: number): boolean => Number.isInteger(v) && v > 0;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PROVIDERS = ['cuda', 'cpu'];
+const isPolicy = (value: string): value is PolicyName => (POLICIES as readonly string[]).includes(value);
 
 export function loadConfig(env: Env = process.env): Config {
   const cores = availableParallelism();
@@ -49,6 +52,8 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${logLevel}: use one of ${LOG_LEVELS.join(', ')}`);
   const intraOpThreads = number(env, 'INTRA_OP_THREADS', 1, positiveInt, 'a positive integer');
+  const policy = env.WIDTH_POLICY ?? 'queue-aware';
+  if (!isPolicy(policy)) throw new ConfigError(`WIDTH_POLICY=${policy}: use one of ${POLICIES.join(', ')}`);
   const verify = env.VERIFY_GOLDEN ?? 'true';
   if (!['true', 'false'].includes(verify)) throw new ConfigError(`VERIFY_GOLDEN=${verify}: use true or false`);
   return {
@@ -61,6 +66,7 @@ export function loadConfig(env: Env = process.env): Config {
     inferenceWorkers: number(env, 'INFERENCE_WORKERS', Math.max(1, Math.floor(cores / intraOpThreads)), positiveInt, 'a positive integer'),
     intraOpThreads,
     defaultBudgetMs: number(env, 'DEFAULT_LATENCY_BUDGET_MS', 25, (v) => v > 0, 'a positive number of milliseconds'),
+    widthPolicy: policy,
     latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.95, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
     bodyLimitBytes: number(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, positiveInt, 'a positive number of bytes'),

@@ -1,6 +1,6 @@
 import t from 'tap';
 import request from 'supertest';
-import { chooseWidth } from '../dist/policy/width-policy.js';
+import { chooseWidth, queueHeadroom } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { fixtures, startApp } from './helpers.js';
 
@@ -14,6 +14,58 @@ t.test('chooseWidth serves the widest width predicted to finish in time', async 
   t.match(chooseWidth(WIDTHS, 20, 18, tail), { width: 0.5 });
   t.match(chooseWidth(WIDTHS, 20, 19, tail), { width: 0.25, feasible: true });
   t.match(chooseWidth(WIDTHS, 20, 19.5, tail), { width: 0.25, predictedMs: 20.5, feasible: false });
+});
+
+t.test('chooseWidth stays within the headroom the queue leaves', async (t) => {
+  const tail = (w: number): number => ({ 0.25: 1, 0.5: 2, 0.75: 4, 1: 8 })[w]!;
+  t.match(chooseWidth(WIDTHS, 20, 0, tail, Infinity), { width: 1 });
+  t.match(chooseWidth(WIDTHS, 20, 0, tail, 7), { width: 1, feasible: true }); // 8 - 1 = 7 extra ms: allowed
+  t.match(chooseWidth(WIDTHS, 20, 0, tail, 6.9), { width: 0.75 });
+  t.match(chooseWidth(WIDTHS, 20, 0, tail, 0), { width: 0.25, feasible: true }, 'no headroom: narrowest, still in budget');
+  t.match(chooseWidth(WIDTHS, 20, 19.5, tail, 100), { width: 0.25, feasible: false }, 'the budget still binds');
+});
+
+t.test('queueHeadroom: the slack of the tightest waiting request that can still make it', async (t) => {
+  t.equal(queueHeadroom(0, 1, 1, []), Infinity, 'empty queue: no limit');
+  // One worker; head floor 1 ms; waiting requests due at 10 and 30 ms with 2 ms floors.
+  // The first finishes at 1 + 2 = 3 (slack 7), the second at 5 (slack 25).
+  t.equal(queueHeadroom(0, 1, 1, [{ deadline: 10, floorMs: 2 }, { deadline: 30, floorMs: 2 }]), 7);
+  // Two workers share the work: slack counts twice the time to the deadline.
+  t.equal(queueHeadroom(0, 2, 1, [{ deadline: 10, floorMs: 2 }]), 17);
+  // A request that misses even if everything runs narrowest is not protected.
+  t.equal(queueHeadroom(0, 1, 1, [{ deadline: 2, floorMs: 2 }, { deadline: 30, floorMs: 2 }]), 25);
+  t.equal(queueHeadroom(100, 1, 1, [{ deadline: 50, floorMs: 2 }]), Infinity, 'already late: ignored');
+});
+
+t.test('with a queue, the queue-aware policy narrows the head to keep the requests behind in budget; greedy does not', async (t) => {
+  // Fake tails far above the real compute (under 2 ms), so only the queue can change the choice:
+  // 30 requests at once on one worker, budget 1000 ms. Greedy: 600 ms fits every request's own
+  // budget, so all run full width. Queue-aware: 29 waiting x 20 ms floors leave about 360 ms of
+  // headroom for the first dispatched from the queue, so it must run narrower until the queue drains.
+  const fake = { 0.25: 20, 0.5: 100, 0.75: 300, 1: 600 } as Record<number, number>;
+  const widthsUnder = async (policy: string): Promise<number[]> => {
+    const app = await startApp({ WIDTH_POLICY: policy }, new FixedLatencyModel((_model, width) => fake[width]!));
+    try {
+      const model = app.inference.model('fashion-classifier');
+      const arrivedAt = performance.now();
+      const results = await Promise.all(
+        Array.from({ length: 30 }, () => app.inference.infer(model, new Float32Array(28 * 28), [1, 1, 28, 28], { arrivedAt, budgetMs: 1000 })),
+      );
+      t.ok(results.every((r) => r.choice.feasible), `${policy}: every choice predicted in budget`);
+      return results.map((r) => r.width);
+    } finally {
+      await app.close();
+    }
+  };
+  const greedy = await widthsUnder('greedy');
+  const queueAware = await widthsUnder('queue-aware');
+  t.ok(greedy.every((w) => w === 1), `greedy: ${greedy.join(' ')}`);
+  t.equal(queueAware[0], 1, 'the first request finds an empty queue: full width');
+  t.ok(queueAware[1]! < 1, `queue-aware, second request with 28 behind it: ${queueAware[1]}`);
+  t.equal(queueAware[queueAware.length - 1], 1, 'the last request has nobody behind it: full width');
+  // (The fake tails do not pass in real time, so each later request sees fewer behind it and the
+  // same clock: its headroom only grows.)
+  t.ok(queueAware.slice(1).every((w, i, all) => i === 0 || w >= all[i - 1]!), `widths widen as the queue drains: ${queueAware.join(' ')}`);
 });
 
 t.test('the online latency model predicts mean and tail of recent measurements', async (t) => {

@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import type { SlimmableModel } from '../bundle/load-bundles.js';
 import { ApiError } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
-import { chooseWidth, type WidthChoice } from '../policy/width-policy.js';
+import { chooseWidth, queueHeadroom, type WidthChoice } from '../policy/width-policy.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { OutputTensor } from './protocol.js';
 import { PoolClosedError, QueueFullError, WorkerPool, type JobResult } from './worker-pool.js';
@@ -113,6 +113,8 @@ export class InferenceService {
   async infer(model: SlimmableModel, data: Float32Array, dims: number[], options: InferOptions): Promise<InferResult> {
     if (!this.pool) throw new ApiError(503, 'not_ready', 'the inference workers are still starting', { 'Retry-After': '1' });
     const widths = model.widths.map((w) => w.width);
+    const tail = (width: number): number => this.latency.estimate(model.name, width).tail;
+    const floor = options.forcedWidth ?? Math.min(...widths);
     let choice: WidthChoice | undefined;
     const enqueuedAt = performance.now();
     let result: JobResult;
@@ -122,13 +124,15 @@ export class InferenceService {
         deadline: options.arrivedAt + options.budgetMs,
         data,
         dims,
-        selectWidth: (now) => {
+        floorMs: () => tail(floor),
+        selectWidth: (now, waiting, workers) => {
           const elapsed = now - options.arrivedAt;
           if (options.forcedWidth !== undefined) {
-            const predictedMs = elapsed + this.latency.estimate(model.name, options.forcedWidth).tail;
+            const predictedMs = elapsed + tail(options.forcedWidth);
             choice = { width: options.forcedWidth, predictedMs, feasible: predictedMs <= options.budgetMs, forced: true };
           } else {
-            choice = chooseWidth(widths, options.budgetMs, elapsed, (w) => this.latency.estimate(model.name, w).tail);
+            const headroom = this.config.widthPolicy === 'queue-aware' ? queueHeadroom(now, workers, tail(floor), waiting) : Infinity;
+            choice = chooseWidth(widths, options.budgetMs, elapsed, tail, headroom);
           }
           return choice.width;
         },
@@ -154,7 +158,7 @@ export class InferenceService {
       const [, c, h, w] = model.manifest.input.shape;
       for (const { width } of model.widths) {
         for (let i = 0; i < this.config.warmupRuns; i += 1) {
-          const result = await pool.run({ model: model.name, deadline: Infinity, data: new Float32Array(c * h * w), dims: [1, c, h, w], selectWidth: () => width });
+          const result = await pool.run({ model: model.name, deadline: Infinity, data: new Float32Array(c * h * w), dims: [1, c, h, w], floorMs: () => 0, selectWidth: () => width });
           this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt);
         }
       }
@@ -169,7 +173,7 @@ export class InferenceService {
       const [n = 1, c = 1, h = 1, w = 1] = model.golden.shape;
       for (const { width } of model.widths) {
         const data = normalizePixels(model.golden.pixels, 'chw', n * c, h, w, { ...model.manifest.preprocess, mean: repeat(model.manifest.preprocess.mean, n), std: repeat(model.manifest.preprocess.std, n) });
-        const result = await pool.run({ model: model.name, deadline: Infinity, data, dims: [n, c, h, w], selectWidth: () => width });
+        const result = await pool.run({ model: model.name, deadline: Infinity, data, dims: [n, c, h, w], floorMs: () => 0, selectWidth: () => width });
         const actual = result.outputs[model.manifest.output.name]?.data ?? new Float32Array();
         const maxAbsError = goldenError(actual, model.golden.outputs.get(width)!.values, model.golden.stride);
         checks.push({ width, maxAbsError, passed: maxAbsError <= model.golden.tolerance });

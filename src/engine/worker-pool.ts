@@ -9,6 +9,11 @@
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import type { OutputTensor, RunRequest, WorkerInit, WorkerMessage } from './protocol.js';
+import type { Waiting } from '../policy/width-policy.js';
+
+/** How many waiting jobs a width decision may look at: deeper ones wait far longer than any budget
+ * we serve, and the bound keeps each dispatch O(1) when a benchmark floods the queue. */
+const LOOKAHEAD = 256;
 
 export interface Job {
   model: string;
@@ -16,8 +21,11 @@ export interface Job {
   deadline: number;
   data: Float32Array;
   dims: number[];
-  /** Called when a worker is free; returns the width to run. */
-  selectWidth(now: number): number;
+  /** Predicted compute at the narrowest width this job may run (the width policy plans with it). */
+  floorMs(): number;
+  /** Called when a worker is free, with the jobs still waiting behind this one (deadline order)
+   * and the number of workers; returns the width to run. */
+  selectWidth(now: number, waiting: Iterable<Waiting>, workers: number): number;
 }
 
 export interface JobResult {
@@ -180,7 +188,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const now = performance.now();
       let width: number;
       try {
-        width = pending.job.selectWidth(now);
+        width = pending.job.selectWidth(now, this.waiting(), this.slots.length);
       } catch (error) {
         pending.reject(error as Error);
         continue;
@@ -189,6 +197,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       slot.running = { pending, width, dispatchedAt: now, id };
       const request: RunRequest = { type: 'run', id, model: pending.job.model, width, data: pending.job.data, dims: pending.job.dims };
       slot.worker.postMessage(request, [pending.job.data.buffer as ArrayBuffer]);
+    }
+  }
+
+  private *waiting(): Generator<Waiting> {
+    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
+      const job = this.queue[i]!.job;
+      yield { deadline: job.deadline, floorMs: job.floorMs() };
     }
   }
 
