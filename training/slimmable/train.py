@@ -201,7 +201,8 @@ def resume(
     if not last.exists():
         return 0, 0, 0.0
     state = torch.load(last, map_location="cpu")
-    if any(state["config"].get(k) != v for k, v in asdict(config).items() if k in state["config"]):  # type: ignore[call-overload]
+    # The thread count changes speed, not the recipe: a run may resume with more or fewer threads.
+    if any(state["config"].get(k) != v for k, v in asdict(config).items() if k in state["config"] and k != "threads"):  # type: ignore[call-overload]
         raise ValueError(f"{last} was written with another configuration; use a new --out or delete it")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

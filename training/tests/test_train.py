@@ -60,10 +60,13 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
 
 
 @needs_data
-def test_resume_refuses_a_different_recipe(tmp_path: Path) -> None:
+def test_resume_refuses_a_different_recipe_but_not_a_different_thread_count(tmp_path: Path) -> None:
     train(small_config(epochs=1), tmp_path, log=lambda _: None)
     with pytest.raises(ValueError, match="another configuration"):
         train(small_config(epochs=1, lr=0.2), tmp_path, log=lambda _: None)
+    lines: list[str] = []
+    train(small_config(epochs=1, threads=2), tmp_path, log=lines.append)
+    assert lines[0].startswith("resumed from"), lines
 
 
 def test_weight_decay_only_on_conv_and_linear_weights() -> None:
