@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .scenes import Scene, box_iou
 
-STRIDE = 4
+STRIDE = 8  # output grid cell in input pixels (the detector predicts at 1/8 resolution)
 
 
 def gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> float:

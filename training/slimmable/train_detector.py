@@ -1,7 +1,7 @@
 """Joint training of the slimmable detector on Fashion scenes: every step runs every width (widest
 first), sums the gradients, takes one optimizer step. Resumable: rerun the same command.
 
-    python3 -m slimmable.train_detector --out runs/fashion-detector --epochs 24
+    python3 -m slimmable.train_detector --out runs/fashion-detector --epochs 14
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ MEAN, STD = 0.25, 0.25
 class DetectorConfig:
     widths: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
     input_size: int = 128
-    epochs: int = 24
-    train_scenes: int = 12000
+    epochs: int = 14
+    train_scenes: int = 20000
     val_scenes: int = 300
     test_scenes: int = 2000
     batch_size: int = 32

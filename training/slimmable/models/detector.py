@@ -1,11 +1,14 @@
 """A slimmable single-stage detector in the CenterNet style ("objects as points").
 
-Backbone: four stride-2 stages of 3x3 slimmable convolutions (16/32/64/128 channels at width 1.0).
-Neck: nearest-neighbour upsampling with lateral additions back to stride 4 (an FPN-lite). Head: a
-3x3 conv, then 1x1 convolutions predicting, per cell of the stride-4 grid, a heatmap logit per class,
-the box size (w, h) and the centre's sub-cell offset. Every convolution is slimmable and every BN
-switchable, so all of it narrows with the width. One output tensor ``[N, classes + 4, H/4, W/4]``
-keeps ONNX export and decoding simple (decoding: src/vision/detection.ts, slimmable/detection.py).
+Backbone: four stride-2 stages of 3x3 slimmable convolutions (24/48/128/256 channels at width 1.0).
+Neck: the stride-16 features, upsampled, added to the stride-8 ones (an FPN-lite). Head: two 3x3
+convolutions (128 channels), then a 1x1 convolution predicting, per cell of the stride-8 grid, a heatmap
+logit per class, the box size (w, h) and the centre's sub-cell offset. The compute sits at stride 8
+and 16, where features are deep enough to tell a shirt from a T-shirt; a stride-4 head (the first
+design) spent half its operations on fine grids and confused those classes. Every convolution is
+slimmable and every BN switchable, so all of it narrows with the width. One output tensor
+``[N, classes + 4, H/8, W/8]`` keeps ONNX export and decoding simple (decoding: src/vision/detection.ts,
+slimmable/detection.py).
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from torch import nn
 from ..layers import SlimmableConv2d, conv_bn_relu
 
 DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
-STRIDE = 4
 
 
 def scaled(channels: int, widths: Sequence[float]) -> list[int]:
@@ -31,8 +33,8 @@ class SlimmableDetector(nn.Module):
         input_size: int = 128,
         in_channels: int = 1,
         num_classes: int = 10,
-        stage_channels: Sequence[int] = (16, 32, 64, 128),
-        head_channels: int = 48,
+        stage_channels: Sequence[int] = (24, 48, 128, 256),
+        head_channels: int = 128,
     ) -> None:
         super().__init__()
         if input_size % 16 != 0:
@@ -46,15 +48,12 @@ class SlimmableDetector(nn.Module):
         head = scaled(head_channels, self.widths)
         self.stage1 = conv_bn_relu([in_channels] * n, c1, stride=2)  # /2
         self.stage2 = nn.Sequential(conv_bn_relu(c1, c2, stride=2), conv_bn_relu(c2, c2))  # /4
-        self.stage3 = nn.Sequential(conv_bn_relu(c2, c3, stride=2), conv_bn_relu(c3, c3))  # /8
+        self.stage3 = nn.Sequential(conv_bn_relu(c2, c3, stride=2), conv_bn_relu(c3, c3), conv_bn_relu(c3, c3))  # /8
         self.stage4 = nn.Sequential(conv_bn_relu(c3, c4, stride=2), conv_bn_relu(c4, c4))  # /16
         self.lateral4 = conv_bn_relu(c4, head, kernel=1)
         self.lateral3 = conv_bn_relu(c3, head, kernel=1)
-        self.lateral2 = conv_bn_relu(c2, head, kernel=1)
-        self.smooth3 = conv_bn_relu(head, head)
-        self.smooth2 = conv_bn_relu(head, head)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.head = conv_bn_relu(head, head)
+        self.head = nn.Sequential(conv_bn_relu(head, head), conv_bn_relu(head, head))
         self.predict = SlimmableConv2d(head, [num_classes + 4] * n, 1, bias=True)
         with torch.no_grad():  # small initial outputs, heatmap at a low prior (focal-loss practice)
             assert self.predict.bias is not None
@@ -63,9 +62,6 @@ class SlimmableDetector(nn.Module):
             self.predict.bias[:num_classes].fill_(-2.19)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f2 = self.stage2(self.stage1(x))
-        f3 = self.stage3(f2)
+        f3 = self.stage3(self.stage2(self.stage1(x)))
         f4 = self.stage4(f3)
-        p3 = self.smooth3(self.up(self.lateral4(f4)) + self.lateral3(f3))
-        p2 = self.smooth2(self.up(p3) + self.lateral2(f2))
-        return self.predict(self.head(p2))
+        return self.predict(self.head(self.up(self.lateral4(f4)) + self.lateral3(f3)))
