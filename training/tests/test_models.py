@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from slimmable.detection import STRIDE
 from slimmable.flops import count_width
 from slimmable.layers import set_width
 from slimmable.models import MODELS, build_model
@@ -26,8 +27,8 @@ def test_fashion_cnn_widths_span_a_real_compute_range() -> None:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_models_take_input_size_channels_and_classes(name: str) -> None:
     model = build_model(name, input_size=64, in_channels=2, num_classes=7).eval()
-    # classifiers answer logits; the detector a stride-4 map of 7 heatmaps + size + offset
-    expected = (2, 11, 16, 16) if name == "slimmable_detector" else (2, 7)
+    # classifiers answer logits; the detector a map at its output stride of 7 heatmaps + size + offset
+    expected = (2, 11, 64 // STRIDE, 64 // STRIDE) if name == "slimmable_detector" else (2, 7)
     for width in model.widths:
         set_width(model, width)
         assert model(torch.randn(2, 2, 64, 64)).shape == expected
