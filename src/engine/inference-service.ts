@@ -9,7 +9,7 @@ import type { LatencyModel } from '../policy/latency-model.js';
 import { chooseWidth, queueHeadroom, type WidthChoice } from '../policy/width-policy.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { OutputTensor } from './protocol.js';
-import { PoolClosedError, QueueFullError, WorkerPool, type JobResult } from './worker-pool.js';
+import { PoolClosedError, QueueFullError, WorkerPool, fixedWidthJob, type JobResult } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
@@ -158,7 +158,7 @@ export class InferenceService {
       const [, c, h, w] = model.manifest.input.shape;
       for (const { width } of model.widths) {
         for (let i = 0; i < this.config.warmupRuns; i += 1) {
-          const result = await pool.run({ model: model.name, deadline: Infinity, data: new Float32Array(c * h * w), dims: [1, c, h, w], floorMs: () => 0, selectWidth: () => width });
+          const result = await pool.run(fixedWidthJob(model.name, width, new Float32Array(c * h * w), [1, c, h, w]));
           this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt);
         }
       }
@@ -173,7 +173,7 @@ export class InferenceService {
       const [n = 1, c = 1, h = 1, w = 1] = model.golden.shape;
       for (const { width } of model.widths) {
         const data = normalizePixels(model.golden.pixels, 'chw', n * c, h, w, { ...model.manifest.preprocess, mean: repeat(model.manifest.preprocess.mean, n), std: repeat(model.manifest.preprocess.std, n) });
-        const result = await pool.run({ model: model.name, deadline: Infinity, data, dims: [n, c, h, w], floorMs: () => 0, selectWidth: () => width });
+        const result = await pool.run(fixedWidthJob(model.name, width, data, [n, c, h, w]));
         const actual = result.outputs[model.manifest.output.name]?.data ?? new Float32Array();
         const maxAbsError = goldenError(actual, model.golden.outputs.get(width)!.values, model.golden.stride);
         checks.push({ width, maxAbsError, passed: maxAbsError <= model.golden.tolerance });

@@ -28,6 +28,11 @@ export interface Job {
   selectWidth(now: number, waiting: Iterable<Waiting>, workers: number): number;
 }
 
+/** A job with no deadline that runs at one given width (start-up profiling and golden checks). */
+export function fixedWidthJob(model: string, width: number, data: Float32Array, dims: number[]): Job {
+  return { model, deadline: Infinity, data, dims, floorMs: () => 0, selectWidth: () => width };
+}
+
 export interface JobResult {
   width: number;
   outputs: Record<string, OutputTensor>;

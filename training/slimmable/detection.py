@@ -86,6 +86,18 @@ def detection_loss(output: torch.Tensor, targets: Targets, num_classes: int) -> 
     return focal + 0.1 * size_loss + offset_loss
 
 
+def heatmap_distillation(student: torch.Tensor, teacher: torch.Tensor, targets: Targets, num_classes: int) -> torch.Tensor:
+    """In-place distillation for a narrow width: KL divergence of its per-cell, per-class heatmap
+    probabilities from the (detached) full width's, summed and divided by the object count like the
+    focal loss. The teacher's soft scores carry what a hard label cannot (this shirt looks 30% like a
+    T-shirt), the knowledge US-Nets pass from the widest network to the narrow ones."""
+    target = torch.sigmoid(teacher[:, :num_classes])
+    logits = student[:, :num_classes]
+    cross_entropy = F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+    entropy = F.binary_cross_entropy(target, target, reduction="sum")  # the minimum: KL = cross-entropy - entropy
+    return (cross_entropy - entropy) / targets.mask.sum().clamp(min=1)
+
+
 @dataclass
 class Detections:
     boxes: torch.Tensor  # K x 4 (x1, y1, x2, y2) in input pixels

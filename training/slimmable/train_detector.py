@@ -2,6 +2,11 @@
 first), sums the gradients, takes one optimizer step. Resumable: rerun the same command.
 
     python3 -m slimmable.train_detector --out runs/fashion-detector --epochs 14
+
+Options for a second stage (what `npm run train:detector` runs after the first): ``--init-from`` starts
+from another run's weights, ``--fresh-scenes`` draws new training scenes every epoch (after the first
+``--train-scenes``, so a run started from a fixed-scene run never sees those scenes again), and
+``--distill`` adds in-place distillation from the full width to the narrower ones.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import torch
 from torch import nn
 
 from .data import load_split
-from .detection import Detections, decode, detection_loss, evaluate_map, make_targets
+from .detection import Detections, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from .layers import set_width
 from .models import build_model
 from .optim import learning_rate, make_optimizer
@@ -43,6 +48,9 @@ class DetectorConfig:
     warmup_epochs: float = 1.0
     seed: int = 0
     threads: int = 0
+    fresh_scenes: bool = False  # new scenes every epoch (a fixed set is memorised: train mAP 0.90 vs test 0.81)
+    distill: float = 0.0  # weight of the heatmap distillation loss for the widths below the widest
+    init_from: str = ""  # a checkpoint (final.pt or last.pt) whose weights start the run
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
@@ -74,15 +82,24 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     log(f"generating {config.train_scenes} training scenes and {config.test_scenes} test scenes ...")
-    train_scenes = make_scenes(load_split("train"), TRAIN_SEED + config.seed, config.train_scenes, size=config.input_size)
+    train_split = load_split("train")
+
+    def scenes_of_epoch(epoch: int) -> list[Scene]:
+        start = (epoch + 1) * config.train_scenes if config.fresh_scenes else 0
+        return make_scenes(train_split, TRAIN_SEED + config.seed, config.train_scenes, start=start, size=config.input_size)
+
+    train_scenes = [] if config.fresh_scenes else scenes_of_epoch(0)
     test_scenes = make_scenes(load_split("test"), TEST_SEED, config.test_scenes, size=config.input_size)
     val_scenes = test_scenes[: config.val_scenes]
     model = build_model("slimmable_detector", widths=config.widths, input_size=config.input_size)
     num_classes = int(getattr(model, "num_classes"))
+    if config.init_from:
+        model.load_state_dict(torch.load(config.init_from, map_location="cpu")["model"])
+        log(f"initialised from {config.init_from}")
     model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    steps_per_epoch = len(train_scenes) // config.batch_size
+    steps_per_epoch = config.train_scenes // config.batch_size
     total_steps, warmup = steps_per_epoch * config.epochs, int(config.warmup_epochs * steps_per_epoch)
     start_epoch, step, train_seconds = resume(out_dir, config, model, optimizer, generator, log)
     widest_first = sorted(config.widths, reverse=True)
@@ -90,6 +107,8 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
         model.train()
         started = time.time()
         losses = {w: 0.0 for w in config.widths}
+        if config.fresh_scenes:
+            train_scenes = scenes_of_epoch(epoch)
         order = torch.randperm(len(train_scenes), generator=generator)
         for batch_start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
             batch = [train_scenes[i] for i in order[batch_start : batch_start + config.batch_size].tolist()]
@@ -101,9 +120,15 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, total_steps, warmup)
             optimizer.zero_grad(set_to_none=True)
+            teacher: torch.Tensor | None = None
             for width in widest_first:
                 set_width(model, width)
-                loss = detection_loss(model(inputs), targets, num_classes)
+                output = model(inputs)
+                loss = detection_loss(output, targets, num_classes)
+                if config.distill and teacher is not None:
+                    loss = loss + config.distill * heatmap_distillation(output, teacher, targets, num_classes)
+                elif config.distill:
+                    teacher = output.detach()
                 loss.backward()
                 losses[width] += float(loss)
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -135,10 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--fresh-scenes", action="store_true", help="draw new training scenes every epoch")
+    parser.add_argument("--distill", type=float, default=0.0, help="weight of the full-to-narrow heatmap distillation (0: off)")
+    parser.add_argument("--init-from", default="", help="start from this checkpoint's weights (e.g. a first stage's final.pt)")
     args = parser.parse_args(argv)
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
-                            batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads)
+                            batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
+                            fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from)
     _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
     for width, r in sorted(results.items()):
         print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)

@@ -1,8 +1,12 @@
+from dataclasses import replace
+from pathlib import Path
+
 import torch
 
 from conftest import needs_data
 from slimmable.data import load_split
-from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, make_targets
+from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
+from slimmable.train_detector import DetectorConfig, train_detector
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model
 from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
@@ -103,3 +107,24 @@ def test_diagnosis_separates_wrong_classes_from_missed_objects() -> None:
     assert len(second_guess.scores) == 1 and second_guess.labels.tolist() == [0]
     assert class_ap(confused, TRUTH, 7) == 1.0
     assert class_ap(confused, TRUTH, 3) < 1.0
+
+
+def test_distillation_is_zero_for_an_identical_student_and_positive_otherwise() -> None:
+    t = make_targets([scene([[10, 10, 40, 50]], [3])], 10, 128)
+    teacher = torch.randn(1, 14, 16, 16)
+    assert abs(float(heatmap_distillation(teacher.clone(), teacher, t, 10))) < 1e-3
+    assert float(heatmap_distillation(torch.zeros_like(teacher), teacher, t, 10)) > 1.0
+
+
+@needs_data
+def test_a_second_stage_starts_from_the_first_and_trains_on_fresh_scenes(tmp_path: Path) -> None:
+    quiet = lambda _line: None  # noqa: E731
+    first = DetectorConfig(epochs=1, train_scenes=32, val_scenes=4, test_scenes=8, batch_size=16, threads=1)
+    model, _ = train_detector(first, tmp_path / "first", log=quiet)
+    # lr 0: the second stage must keep the first stage's convolution weights exactly
+    second = replace(first, fresh_scenes=True, distill=1.0, init_from=str(tmp_path / "first" / "final.pt"), lr=0.0)
+    lines: list[str] = []
+    stage, results = train_detector(second, tmp_path / "second", log=lines.append)
+    assert any("initialised from" in line for line in lines)
+    assert torch.equal(stage.state_dict()["predict.weight"], model.state_dict()["predict.weight"])
+    assert all(0.0 <= r["map50"] <= 1.0 for r in results.values())
