@@ -3,6 +3,9 @@ label merged into one class (finding the objects, whatever their class), and AP@
 A large gap between the first two means the boxes are fine and the classes are confused.
 
     python3 -m slimmable.diagnose_detector --checkpoint runs/fashion-detector/final.pt [--scenes 2000]
+
+``--split train`` scores the first training scenes instead (the fixed set a first stage trains on):
+set beside the test scenes, it shows how much a detector has memorised.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from .checkpoint import load_model
 from .data import LABELS, load_split
 from .detection import Detections, average_precision, nms
 from .scenes import Scene, make_scenes
-from .train_detector import TEST_SEED, detect_all
+from .train_detector import TEST_SEED, TRAIN_SEED, detect_all
 
 
 def merged(scene: Scene) -> Scene:
@@ -56,13 +59,14 @@ def diagnose(model: torch.nn.Module, scenes: list[Scene], widths: Sequence[float
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--scenes", type=int, default=2000, help="test scenes (seed 1, the test split)")
+    parser.add_argument("--scenes", type=int, default=2000, help="how many scenes (the first of the split's seed)")
+    parser.add_argument("--split", choices=("test", "train"), default="test", help="test scenes (seed 1) or training scenes (seed 0)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     model, _ = load_model(args.checkpoint)
     size = int(getattr(model, "input_size"))
-    print(f"generating {args.scenes} test scenes ...", flush=True)
-    scenes = make_scenes(load_split("test"), TEST_SEED, args.scenes, size=size)
+    print(f"generating {args.scenes} {args.split} scenes ...", flush=True)
+    scenes = make_scenes(load_split(args.split), TEST_SEED if args.split == "test" else TRAIN_SEED, args.scenes, size=size)
     report = diagnose(model, scenes, sorted(getattr(model, "widths")), int(getattr(model, "num_classes")))
     for width, r in report.items():
         print(f"width {width}: mAP@0.5 {r['map50']:.4f}, class-agnostic {r['map50_class_agnostic']:.4f}", flush=True)
