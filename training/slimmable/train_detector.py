@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .data import load_split
+from .data import Split, load_split
 from .detection import Detections, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from .layers import set_width
 from .models import build_model
@@ -51,6 +51,13 @@ class DetectorConfig:
     fresh_scenes: bool = False  # new scenes every epoch (a fixed set is memorised: train mAP 0.90 vs test 0.81)
     distill: float = 0.0  # weight of the heatmap distillation loss for the widths below the widest
     init_from: str = ""  # a checkpoint (final.pt or last.pt) whose weights start the run
+
+
+def training_scenes(split: Split, config: DetectorConfig, epoch: int) -> list[Scene]:
+    """The scenes an epoch trains on: always the first ``train_scenes`` of the seed, or with
+    ``fresh_scenes`` a new block per epoch, after the first (which a fixed-scene stage trained on)."""
+    start = (epoch + 1) * config.train_scenes if config.fresh_scenes else 0
+    return make_scenes(split, TRAIN_SEED + config.seed, config.train_scenes, start=start, size=config.input_size)
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
@@ -83,18 +90,16 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     torch.manual_seed(config.seed)
     log(f"generating {config.train_scenes} training scenes and {config.test_scenes} test scenes ...")
     train_split = load_split("train")
-
-    def scenes_of_epoch(epoch: int) -> list[Scene]:
-        start = (epoch + 1) * config.train_scenes if config.fresh_scenes else 0
-        return make_scenes(train_split, TRAIN_SEED + config.seed, config.train_scenes, start=start, size=config.input_size)
-
-    train_scenes = [] if config.fresh_scenes else scenes_of_epoch(0)
+    train_scenes = [] if config.fresh_scenes else training_scenes(train_split, config, 0)
     test_scenes = make_scenes(load_split("test"), TEST_SEED, config.test_scenes, size=config.input_size)
     val_scenes = test_scenes[: config.val_scenes]
     model = build_model("slimmable_detector", widths=config.widths, input_size=config.input_size)
     num_classes = int(getattr(model, "num_classes"))
+    earlier_stages: list[dict[str, object]] = []  # the recipes of the runs this one started from, first first
     if config.init_from:
-        model.load_state_dict(torch.load(config.init_from, map_location="cpu")["model"])
+        start = torch.load(config.init_from, map_location="cpu")
+        model.load_state_dict(start["model"])
+        earlier_stages = [*start.get("earlier_stages", []), start["config"]]
         log(f"initialised from {config.init_from}")
     model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
@@ -108,7 +113,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
         started = time.time()
         losses = {w: 0.0 for w in config.widths}
         if config.fresh_scenes:
-            train_scenes = scenes_of_epoch(epoch)
+            train_scenes = training_scenes(train_split, config, epoch)
         order = torch.randperm(len(train_scenes), generator=generator)
         for batch_start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
             batch = [train_scenes[i] for i in order[batch_start : batch_start + config.batch_size].tolist()]
@@ -144,8 +149,8 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     results = evaluate_detector(model, test_scenes, config.widths, num_classes)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"arch": "slimmable_detector", "widths": config.widths, "model": model.state_dict(), "config": asdict(config),
-                "test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": train_seconds}, out_dir / "final.pt")
-    (out_dir / "result.json").write_text(json.dumps({"test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": round(train_seconds, 1), "config": asdict(config)}, indent=2) + "\n")
+                "earlier_stages": earlier_stages, "test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": train_seconds}, out_dir / "final.pt")
+    (out_dir / "result.json").write_text(json.dumps({"test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": round(train_seconds, 1), "config": asdict(config), "earlier_stages": earlier_stages}, indent=2) + "\n")
     return model, results
 
 

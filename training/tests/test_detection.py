@@ -1,4 +1,4 @@
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -6,7 +6,7 @@ import torch
 from conftest import needs_data
 from slimmable.data import load_split
 from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
-from slimmable.train_detector import DetectorConfig, train_detector
+from slimmable.train_detector import DetectorConfig, train_detector, training_scenes
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model
 from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
@@ -128,3 +128,11 @@ def test_a_second_stage_starts_from_the_first_and_trains_on_fresh_scenes(tmp_pat
     assert any("initialised from" in line for line in lines)
     assert torch.equal(stage.state_dict()["predict.weight"], model.state_dict()["predict.weight"])
     assert all(0.0 <= r["map50"] <= 1.0 for r in results.values())
+    # the second stage's checkpoint names the first stage's recipe (the exporter writes it into the bundle)
+    assert torch.load(tmp_path / "second" / "final.pt")["earlier_stages"] == [asdict(first)]
+    # fixed scenes are the same block every epoch; fresh ones a new block per epoch, never the fixed one
+    split = load_split("train")
+    fixed = [training_scenes(split, first, epoch)[0].image for epoch in (0, 1)]
+    fresh = [training_scenes(split, second, epoch)[0].image for epoch in (0, 1)]
+    assert torch.equal(fixed[0], fixed[1])
+    assert not torch.equal(fresh[0], fixed[0]) and not torch.equal(fresh[0], fresh[1])

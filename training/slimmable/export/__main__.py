@@ -77,7 +77,9 @@ def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) ->
         metric="map50",
         width_metrics={w: {"map": float(r["map"])} for w, r in measured.items()},
         golden_pixels=torch.stack([s.image for s in scenes]),
-        extra={"training": meta.get("config", {}), "test_set": "Fashion scenes, test split, seed 1, 2000 scenes"},
+        # a run started from another (--init-from) carries the earlier runs' recipes: the bundle names them all
+        extra={"training": meta.get("config", {}), **({"earlier_training_stages": meta["earlier_stages"]} if meta.get("earlier_stages") else {}),
+               "test_set": "Fashion scenes, test split, seed 1, 2000 scenes"},
     )
 
 
