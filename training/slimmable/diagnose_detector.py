@@ -1,6 +1,8 @@
 """Where a detector's mAP goes: per width, mAP@0.5 as trained (class-aware), the same with every
 label merged into one class (finding the objects, whatever their class), and AP@0.5 per class.
-A large gap between the first two means the boxes are fine and the classes are confused.
+A large gap between the first two means the boxes are fine and the classes are confused. The naming
+section scores the heatmap's class scores at each object's true centre (slimmable.naming): top-1 by
+object size, and the mAP@0.5 perfect boxes with that naming would reach.
 
     python3 -m slimmable.diagnose_detector --checkpoint runs/fashion-detector/final.pt [--scenes 2000]
 
@@ -19,9 +21,10 @@ import torch
 
 from .checkpoint import load_model
 from .data import LABELS, load_split
-from .detection import Detections, average_precision, nms
+from .detection import Detections, average_precision, decode, nms
+from .naming import centre_scores, naming_report, save_report
 from .scenes import Scene, make_scenes
-from .train_detector import TEST_SEED, TRAIN_SEED, detect_all
+from .train_detector import TEST_SEED, TRAIN_SEED, raw_outputs
 
 
 def merged(scene: Scene) -> Scene:
@@ -46,12 +49,14 @@ def diagnose(model: torch.nn.Module, scenes: list[Scene], widths: Sequence[float
     report: dict[str, dict[str, object]] = {}
     agnostic_truths = [merged(s) for s in scenes]
     for width in widths:
-        detections = detect_all(model, scenes, width, num_classes)
+        outputs = raw_outputs(model, scenes, width)
+        detections = [decode(o, num_classes) for o in outputs]
         agnostic = [class_agnostic(d) for d in detections]
         report[f"{width:g}"] = {
             "map50": round(average_precision(detections, scenes, num_classes, 0.5), 4),
             "map50_class_agnostic": round(average_precision(agnostic, agnostic_truths, 1, 0.5), 4),
             "ap50_per_class": {LABELS[c]: round(class_ap(detections, scenes, c), 4) for c in range(num_classes)},
+            "naming": naming_report(scenes, [centre_scores(o, s, num_classes) for o, s in zip(outputs, scenes)], num_classes),
         }
     return report
 
@@ -71,9 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for width, r in report.items():
         print(f"width {width}: mAP@0.5 {r['map50']:.4f}, class-agnostic {r['map50_class_agnostic']:.4f}", flush=True)
         print("  AP@0.5 per class: " + ", ".join(f"{k} {v:.3f}" for k, v in r["ap50_per_class"].items()), flush=True)  # type: ignore[union-attr]
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        print(f"  naming at the true centres: {json.dumps(r['naming'])}", flush=True)
+    save_report(args.out, dict(report))
     return 0
 
 

@@ -85,17 +85,19 @@ def train(
     after_step: Callable[[nn.Module], None] | None = None,
     distill: bool = False,
     eval_widths: Sequence[float] | None = None,
+    splits: tuple[Split, Split] | None = None,
 ) -> tuple[nn.Module, dict[float, float]]:
     """Train (or resume) and return the model with its per-width test accuracy.
 
     ``sampler`` picks each step's widths (default: all, widest first); ``after_step`` runs after every
     optimizer step (incremental training restores frozen weights there); ``distill`` turns on
     in-place distillation: the first width of each step learns from the labels, the others from its
-    soft predictions (US-Nets); ``eval_widths`` limits the per-epoch evaluation.
+    soft predictions (US-Nets); ``eval_widths`` limits the per-epoch evaluation; ``splits`` (train,
+    test) replaces Fashion-MNIST with other 28x28 images (e.g. crops of Fashion scenes).
     """
     ctx = distributed.setup()
     try:
-        return _train(config, out_dir, data_dir, sampler, model, log, ctx, after_step, distill, eval_widths)
+        return _train(config, out_dir, data_dir, sampler, model, log, ctx, after_step, distill, eval_widths, splits)
     finally:
         distributed.teardown(ctx)
 
@@ -111,13 +113,14 @@ def _train(
     after_step: Callable[[nn.Module], None] | None = None,
     distill: bool = False,
     eval_widths: Sequence[float] | None = None,
+    splits: tuple[Split, Split] | None = None,
 ) -> tuple[nn.Module, dict[float, float]]:
     if config.threads:
         torch.set_num_threads(config.threads)
     if config.batch_size % ctx.world_size:
         raise ValueError(f"batch size {config.batch_size} must divide by the {ctx.world_size} processes")
     seed_everything(config.seed)
-    train_split, test_split = load_split("train", data_dir), load_split("test", data_dir)
+    train_split, test_split = splits or (load_split("train", data_dir), load_split("test", data_dir))
     if config.train_subset:
         train_split = train_split.subset(config.train_subset)
     if config.test_subset:

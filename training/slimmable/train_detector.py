@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence, cast
 
 import torch
 from torch import nn
@@ -53,11 +53,17 @@ class DetectorConfig:
     init_from: str = ""  # a checkpoint (final.pt or last.pt) whose weights start the run
 
 
-def training_scenes(split: Split, config: DetectorConfig, epoch: int) -> list[Scene]:
+def training_scenes(split: Split, config: DetectorConfig, epoch: int, fresh_before: int = 0) -> list[Scene]:
     """The scenes an epoch trains on: always the first ``train_scenes`` of the seed, or with
-    ``fresh_scenes`` a new block per epoch, after the first (which a fixed-scene stage trained on)."""
-    start = (epoch + 1) * config.train_scenes if config.fresh_scenes else 0
+    ``fresh_scenes`` a new block per epoch, after the first (which a fixed-scene stage trained on) and
+    after the ``fresh_before`` blocks that earlier fresh-scene stages used."""
+    start = (1 + fresh_before + epoch) * config.train_scenes if config.fresh_scenes else 0
     return make_scenes(split, TRAIN_SEED + config.seed, config.train_scenes, start=start, size=config.input_size)
+
+
+def fresh_epochs(stages: Sequence[Mapping[str, object]]) -> int:
+    """How many fresh-scene blocks the given stage recipes used (a later stage starts after them)."""
+    return sum(cast(int, s["epochs"]) for s in stages if s.get("fresh_scenes"))
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
@@ -68,16 +74,17 @@ def stack(scenes: list[Scene]) -> torch.Tensor:
     return torch.stack([s.image for s in scenes])
 
 
-def detect_all(model: nn.Module, scenes: list[Scene], width: float, num_classes: int) -> list[Detections]:
-    """Detections for every scene at one width (eval mode, chunks of 100 scenes)."""
+def raw_outputs(model: nn.Module, scenes: list[Scene], width: float) -> torch.Tensor:
+    """The model's raw output (N x C+4 x H x W) for every scene at one width (eval mode, chunks of 100)."""
     model.eval()
     set_width(model, width)
-    detections: list[Detections] = []
     with torch.no_grad():
-        for start in range(0, len(scenes), 100):
-            outputs = model(to_input(stack(scenes[start : start + 100])))
-            detections += [decode(o, num_classes) for o in outputs]
-    return detections
+        return torch.cat([model(to_input(stack(scenes[start : start + 100]))) for start in range(0, len(scenes), 100)])
+
+
+def detect_all(model: nn.Module, scenes: list[Scene], width: float, num_classes: int) -> list[Detections]:
+    """Detections for every scene at one width."""
+    return [decode(o, num_classes) for o in raw_outputs(model, scenes, width)]
 
 
 def evaluate_detector(model: nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[float, dict[str, float]]:
@@ -113,7 +120,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
         started = time.time()
         losses = {w: 0.0 for w in config.widths}
         if config.fresh_scenes:
-            train_scenes = training_scenes(train_split, config, epoch)
+            train_scenes = training_scenes(train_split, config, epoch, fresh_epochs(earlier_stages))
         order = torch.randperm(len(train_scenes), generator=generator)
         for batch_start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
             batch = [train_scenes[i] for i in order[batch_start : batch_start + config.batch_size].tolist()]
@@ -130,10 +137,11 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
                 set_width(model, width)
                 output = model(inputs)
                 loss = detection_loss(output, targets, num_classes)
-                if config.distill and teacher is not None:
-                    loss = loss + config.distill * heatmap_distillation(output, teacher, targets, num_classes)
-                elif config.distill:
-                    teacher = output.detach()
+                if config.distill:
+                    if teacher is None:
+                        teacher = output.detach()  # the widest width, first: it teaches the narrower ones
+                    else:
+                        loss = loss + config.distill * heatmap_distillation(output, teacher, targets, num_classes)
                 loss.backward()
                 losses[width] += float(loss)
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)

@@ -6,7 +6,7 @@ import torch
 from conftest import needs_data
 from slimmable.data import load_split
 from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
-from slimmable.train_detector import DetectorConfig, train_detector, training_scenes
+from slimmable.train_detector import DetectorConfig, fresh_epochs, train_detector, training_scenes
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model
 from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
@@ -136,3 +136,6 @@ def test_a_second_stage_starts_from_the_first_and_trains_on_fresh_scenes(tmp_pat
     fresh = [training_scenes(split, second, epoch)[0].image for epoch in (0, 1)]
     assert torch.equal(fixed[0], fixed[1])
     assert not torch.equal(fresh[0], fixed[0]) and not torch.equal(fresh[0], fresh[1])
+    # a third stage started from the second goes on after the second's blocks (epochs=1: one block)
+    assert fresh_epochs([asdict(first), asdict(second)]) == 1
+    assert torch.equal(training_scenes(split, second, 0, fresh_before=1)[0].image, fresh[1])

@@ -1,0 +1,64 @@
+"""How well can the objects of Fashion scenes be named at all? A yardstick for the detector.
+
+Crops every ground-truth object of the training scenes (square around its box, resized to 28x28,
+background included), trains the classifier architecture (``fashion_cnn`` at width 1.0, the project's
+classifier recipe) on those crops, and scores the crops of the test scenes: top-1 by object size and
+the mAP@0.5 that perfect boxes with this classifier's naming would reach (slimmable.naming). Set
+beside ``diagnose_detector``'s naming section it says how much of the detector's mAP is lost to
+naming that a dedicated classifier does better, and how much no classifier of this size recovers.
+
+    python3 -m slimmable.naming_ceiling --out runs/naming-ceiling [--train-scenes 16000 --epochs 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .data import Split, load_split, normalize
+from .naming import crop_objects, naming_report, save_report
+from .scenes import Scene, make_scenes
+from .train import TrainConfig, train
+from .train_detector import TEST_SEED, TRAIN_SEED
+
+
+def crop_split(scenes: list[Scene]) -> Split:
+    return Split(torch.cat([crop_objects(s) for s in scenes]), torch.cat([s.labels for s in scenes]))
+
+
+def classifier_scores(model: torch.nn.Module, scenes: list[Scene]) -> list[torch.Tensor]:
+    """Softmax class probabilities for each object of each scene."""
+    model.eval()
+    with torch.no_grad():
+        return [torch.softmax(model(normalize(crop_objects(s))), 1) if len(s.labels) else torch.zeros(0, 10) for s in scenes]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="run folder (the classifier's checkpoints; resumable)")
+    parser.add_argument("--train-scenes", type=int, default=16000, help="training scenes to crop (about 3.5 objects each)")
+    parser.add_argument("--test-scenes", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--report", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    print(f"cropping the objects of {args.train_scenes} training and {args.test_scenes} test scenes ...", flush=True)
+    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes)
+    test_scenes = make_scenes(load_split("test"), TEST_SEED, args.test_scenes)
+    splits = crop_split(train_scenes), crop_split(test_scenes)
+    print(f"{len(splits[0])} training crops, {len(splits[1])} test crops", flush=True)
+    config = TrainConfig(widths=[1.0], epochs=args.epochs, threads=args.threads)
+    model, _ = train(config, args.out, splits=splits, log=lambda line: print(line, flush=True))
+    report = naming_report(test_scenes, classifier_scores(model, test_scenes), 10)
+    report = {"classifier": "fashion_cnn width 1.0 on 28x28 crops", "train_crops": len(splits[0]), "epochs": args.epochs, **report}
+    print(json.dumps(report, indent=2), flush=True)
+    save_report(args.report, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
