@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from .data import Split, load_split, normalize
+from .data import LABELS, Split, load_split, normalize
 from .naming import crop_objects, naming_report, save_report
 from .scenes import Scene, make_scenes
 from .train import TrainConfig, train
@@ -34,7 +34,7 @@ def classifier_scores(model: torch.nn.Module, scenes: list[Scene]) -> list[torch
     """Softmax class probabilities for each object of each scene."""
     model.eval()
     with torch.no_grad():
-        return [torch.softmax(model(normalize(crop_objects(s))), 1) if len(s.labels) else torch.zeros(0, 10) for s in scenes]
+        return [torch.softmax(model(normalize(crop_objects(s))), 1) if len(s.labels) else torch.zeros(0, len(LABELS)) for s in scenes]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(splits[0])} training crops, {len(splits[1])} test crops", flush=True)
     config = TrainConfig(widths=[1.0], epochs=args.epochs, threads=args.threads)
     model, _ = train(config, args.out, splits=splits, log=lambda line: print(line, flush=True))
-    report = naming_report(test_scenes, classifier_scores(model, test_scenes), 10)
+    report = naming_report(test_scenes, classifier_scores(model, test_scenes), len(LABELS))
     report = {"classifier": "fashion_cnn width 1.0 on 28x28 crops", "train_crops": len(splits[0]), "epochs": args.epochs, **report}
     print(json.dumps(report, indent=2), flush=True)
     save_report(args.report, report)

@@ -3,10 +3,10 @@ first), sums the gradients, takes one optimizer step. Resumable: rerun the same 
 
     python3 -m slimmable.train_detector --out runs/fashion-detector --epochs 14
 
-Options for a second stage (what `npm run train:detector` runs after the first): ``--init-from`` starts
+Options for later stages (what `npm run train:detector` runs after the first): ``--init-from`` starts
 from another run's weights, ``--fresh-scenes`` draws new training scenes every epoch (after the first
-``--train-scenes``, so a run started from a fixed-scene run never sees those scenes again), and
-``--distill`` adds in-place distillation from the full width to the narrower ones.
+``--train-scenes`` and after the blocks earlier fresh-scene stages used, so no stage sees another's
+scenes), and ``--distill`` adds in-place distillation from the full width to the narrower ones.
 """
 from __future__ import annotations
 
