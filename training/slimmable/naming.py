@@ -28,18 +28,16 @@ def longest_sides(scene: Scene) -> torch.Tensor:
 def crop_objects(scene: Scene, size: int = 28, margin: int = 2) -> torch.Tensor:
     """Each object as a ``size`` x ``size`` uint8 crop: the square around its box centre whose side is
     the box's longest side plus ``margin`` px each way (zeros beyond the canvas), resized."""
-    image = scene.image.float()
-    height, width = image.shape[1:]
-    crops: list[torch.Tensor] = []
-    for x1, y1, x2, y2 in scene.boxes.tolist():
-        side = int(max(x2 - x1, y2 - y1)) + 2 * margin
-        left, top = int((x1 + x2 - side) / 2), int((y1 + y2 - side) / 2)
-        padded = F.pad(image, (side, side, side, side))  # any square around a box fits after this
-        square = padded[:, top + side : top + 2 * side, left + side : left + 2 * side]
-        assert square.shape[1:] == (side, side), (square.shape, height, width)
-        crops.append(F.interpolate(square[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
-    if not crops:
+    if len(scene.boxes) == 0:
         return torch.zeros(0, 1, size, size, dtype=torch.uint8)
+    sides = [int(s) + 2 * margin for s in longest_sides(scene).tolist()]
+    pad = max(sides)  # one padding per scene, wide enough for every square around its boxes
+    padded = F.pad(scene.image.float(), (pad, pad, pad, pad))
+    crops: list[torch.Tensor] = []
+    for (x1, y1, x2, y2), side in zip(scene.boxes.tolist(), sides):
+        left, top = int((x1 + x2 - side) / 2) + pad, int((y1 + y2 - side) / 2) + pad
+        square = padded[:, top : top + side, left : left + side]
+        crops.append(F.interpolate(square[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
     return torch.stack(crops).round().clamp(0, 255).to(torch.uint8)
 
 

@@ -30,11 +30,12 @@ def crop_split(scenes: list[Scene]) -> Split:
     return Split(torch.cat([crop_objects(s) for s in scenes]), torch.cat([s.labels for s in scenes]))
 
 
-def classifier_scores(model: torch.nn.Module, scenes: list[Scene]) -> list[torch.Tensor]:
-    """Softmax class probabilities for each object of each scene."""
+def classifier_scores(model: torch.nn.Module, crops: Split, scenes: list[Scene]) -> list[torch.Tensor]:
+    """Softmax class probabilities for each object of each scene (``crops`` = crop_split(scenes))."""
     model.eval()
     with torch.no_grad():
-        return [torch.softmax(model(normalize(crop_objects(s))), 1) if len(s.labels) else torch.zeros(0, len(LABELS)) for s in scenes]
+        probabilities = torch.cat([torch.softmax(model(normalize(chunk)), 1) for chunk in crops.images.split(1000)])
+    return list(probabilities.split([len(s.labels) for s in scenes]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(splits[0])} training crops, {len(splits[1])} test crops", flush=True)
     config = TrainConfig(widths=[1.0], epochs=args.epochs, threads=args.threads)
     model, _ = train(config, args.out, splits=splits, log=lambda line: print(line, flush=True))
-    report = naming_report(test_scenes, classifier_scores(model, test_scenes), len(LABELS))
+    report = naming_report(test_scenes, classifier_scores(model, splits[1], test_scenes), len(LABELS))
     report = {"classifier": "fashion_cnn width 1.0 on 28x28 crops", "train_crops": len(splits[0]), "epochs": args.epochs, **report}
     print(json.dumps(report, indent=2), flush=True)
     save_report(args.report, report)

@@ -115,12 +115,13 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     total_steps, warmup = steps_per_epoch * config.epochs, int(config.warmup_epochs * steps_per_epoch)
     start_epoch, step, train_seconds = resume(out_dir, config, model, optimizer, generator, log)
     widest_first = sorted(config.widths, reverse=True)
+    fresh_before = fresh_epochs(earlier_stages)  # scene blocks the earlier stages trained on
     for epoch in range(start_epoch, config.epochs):
         model.train()
         started = time.time()
         losses = {w: 0.0 for w in config.widths}
         if config.fresh_scenes:
-            train_scenes = training_scenes(train_split, config, epoch, fresh_epochs(earlier_stages))
+            train_scenes = training_scenes(train_split, config, epoch, fresh_before)
         order = torch.randperm(len(train_scenes), generator=generator)
         for batch_start in range(0, steps_per_epoch * config.batch_size, config.batch_size):
             batch = [train_scenes[i] for i in order[batch_start : batch_start + config.batch_size].tolist()]
