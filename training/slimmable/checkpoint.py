@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .layers import SwitchableBatchNorm2d
-from .models import build_model
+from .models import build_model, kwargs_from_recipe
 
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -88,7 +88,8 @@ def load_model(
     widths = widths or meta.get("widths")
     if not arch:
         raise CheckpointError(f"{path} does not say its architecture: pass --arch")
-    kwargs: dict[str, object] = dict(model_kwargs)
+    recipe = meta.get("config")
+    kwargs: dict[str, object] = {**(kwargs_from_recipe(str(arch), recipe) if isinstance(recipe, Mapping) else {}), **model_kwargs}
     if widths:
         kwargs["widths"] = widths
     model = build_model(str(arch), **kwargs)

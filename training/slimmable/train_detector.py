@@ -24,7 +24,7 @@ from torch import nn
 from .data import Split, load_split
 from .detection import Detections, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from .layers import set_width
-from .models import build_model
+from .models import build_model, kwargs_from_recipe
 from .optim import learning_rate, make_optimizer
 from .scenes import Scene, make_scenes
 from .train import resume, save_checkpoint
@@ -51,6 +51,9 @@ class DetectorConfig:
     fresh_scenes: bool = False  # new scenes every epoch (a fixed set is memorised: train mAP 0.90 vs test 0.81)
     distill: float = 0.0  # weight of the heatmap distillation loss for the widths below the widest
     init_from: str = ""  # a checkpoint (final.pt or last.pt) whose weights start the run
+    stage_channels: list[int] = field(default_factory=lambda: [24, 48, 128, 256])
+    stage_depths: list[int] = field(default_factory=lambda: [1, 2, 3, 2])
+    bf16: bool = False  # bfloat16 autocast for the training steps (2x faster on AVX512-BF16 CPUs); eval stays float32
 
 
 def training_scenes(split: Split, config: DetectorConfig, epoch: int, fresh_before: int = 0) -> list[Scene]:
@@ -100,7 +103,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     train_scenes = [] if config.fresh_scenes else training_scenes(train_split, config, 0)
     test_scenes = make_scenes(load_split("test"), TEST_SEED, config.test_scenes, size=config.input_size)
     val_scenes = test_scenes[: config.val_scenes]
-    model = build_model("slimmable_detector", widths=config.widths, input_size=config.input_size)
+    model = build_model("slimmable_detector", widths=config.widths, **kwargs_from_recipe("slimmable_detector", asdict(config)))
     num_classes = int(getattr(model, "num_classes"))
     earlier_stages: list[dict[str, object]] = []  # the recipes of the runs this one started from, first first
     if config.init_from:
@@ -136,7 +139,8 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             teacher: torch.Tensor | None = None
             for width in widest_first:
                 set_width(model, width)
-                output = model(inputs)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                    output = model(inputs).float()
                 loss = detection_loss(output, targets, num_classes)
                 if config.distill:
                     if teacher is None:
@@ -163,6 +167,10 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     return model, results
 
 
+def int_list(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     defaults = DetectorConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,10 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fresh-scenes", action="store_true", help="draw new training scenes every epoch")
     parser.add_argument("--distill", type=float, default=0.0, help="weight of the full-to-narrow heatmap distillation (0: off)")
     parser.add_argument("--init-from", default="", help="start from this checkpoint's weights (e.g. a first stage's final.pt)")
+    parser.add_argument("--stage-channels", type=int_list, default=defaults.stage_channels, help="channels of the four backbone stages at width 1.0, e.g. 24,48,128,256")
+    parser.add_argument("--stage-depths", type=int_list, default=defaults.stage_depths, help="3x3 convolutions per backbone stage, e.g. 1,2,3,2")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training steps (evaluation stays float32)")
     args = parser.parse_args(argv)
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
                             batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
-                            fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from)
+                            fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from,
+                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, bf16=args.bf16)
     _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
     for width, r in sorted(results.items()):
         print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)

@@ -8,7 +8,7 @@ from slimmable.data import load_split
 from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from slimmable.train_detector import DetectorConfig, fresh_epochs, train_detector, training_scenes
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
-from slimmable.models import build_model
+from slimmable.models import build_model, kwargs_from_recipe
 from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
 
 
@@ -139,3 +139,21 @@ def test_a_second_stage_starts_from_the_first_and_trains_on_fresh_scenes(tmp_pat
     # a third stage started from the second goes on after the second's blocks (epochs=1: one block)
     assert fresh_epochs([asdict(first), asdict(second)]) == 1
     assert torch.equal(training_scenes(split, second, 0, fresh_before=1)[0].image, fresh[1])
+
+
+@needs_data
+def test_a_recipe_with_other_stages_trains_in_bf16_and_its_checkpoint_rebuilds_that_shape(tmp_path: Path) -> None:
+    from slimmable.checkpoint import load_model
+
+    config = DetectorConfig(epochs=1, train_scenes=16, val_scenes=2, test_scenes=4, batch_size=16, threads=1,
+                            stage_channels=[8, 16, 24, 32], stage_depths=[2, 3, 1, 1], bf16=True)
+    model, _ = train_detector(config, tmp_path / "run", log=lambda _line: None)
+    assert len(getattr(model, "stage3")) == 1 and len(getattr(model, "stage1")) == 4  # conv, bn, relu + one block
+    loaded, _ = load_model(tmp_path / "run" / "final.pt")  # no shape arguments: they come from the recipe
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    # a recipe without stage fields builds the first design, with its checkpoints' state-dict keys
+    first = build_model("slimmable_detector", **kwargs_from_recipe("slimmable_detector", {"input_size": 128}))
+    keys = first.state_dict().keys()
+    assert "stage1.0.weight" in keys and not any(k.startswith("stage1.3") for k in keys)
+    assert tuple(first.state_dict()["stage3.2.0.weight"].shape) == (128, 128, 3, 3) and "stage3.3.0.weight" not in keys

@@ -12,7 +12,7 @@ slimmable/detection.py).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +26,17 @@ def scaled(channels: int, widths: Sequence[float]) -> list[int]:
     return [max(4, int(channels * w)) for w in widths]
 
 
+def recipe_kwargs(recipe: Mapping[str, object]) -> dict[str, object]:
+    """The constructor arguments a training recipe (train_detector's config) records; recipes older
+    than the stage fields lack them and used the defaults."""
+    return {key: recipe[key] for key in ("input_size", "stage_channels", "stage_depths") if key in recipe}
+
+
+def repeat(channels: list[int], count: int) -> list[nn.Module]:
+    """``count`` stride-1 blocks that keep the channel count."""
+    return [conv_bn_relu(channels, channels) for _ in range(count)]
+
+
 class SlimmableDetector(nn.Module):
     def __init__(
         self,
@@ -34,11 +45,15 @@ class SlimmableDetector(nn.Module):
         in_channels: int = 1,
         num_classes: int = 10,
         stage_channels: Sequence[int] = (24, 48, 128, 256),
+        stage_depths: Sequence[int] = (1, 2, 3, 2),
         head_channels: int = 128,
     ) -> None:
+        """``stage_depths``: 3x3 convolutions per stage (the first of each has stride 2)."""
         super().__init__()
         if input_size % 16 != 0:
             raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
+        if len(stage_channels) != 4 or len(stage_depths) != 4 or min(stage_depths) < 1:
+            raise ValueError(f"need four stages of depth >= 1, got channels {stage_channels} and depths {stage_depths}")
         self.widths = sorted(widths)
         self.input_size = input_size
         self.in_channels = in_channels
@@ -46,10 +61,13 @@ class SlimmableDetector(nn.Module):
         n = len(self.widths)
         c1, c2, c3, c4 = (scaled(c, self.widths) for c in stage_channels)
         head = scaled(head_channels, self.widths)
-        self.stage1 = conv_bn_relu([in_channels] * n, c1, stride=2)  # /2
-        self.stage2 = nn.Sequential(conv_bn_relu(c1, c2, stride=2), conv_bn_relu(c2, c2))  # /4
-        self.stage3 = nn.Sequential(conv_bn_relu(c2, c3, stride=2), conv_bn_relu(c3, c3), conv_bn_relu(c3, c3))  # /8
-        self.stage4 = nn.Sequential(conv_bn_relu(c3, c4, stride=2), conv_bn_relu(c4, c4))  # /16
+        d1, d2, d3, d4 = stage_depths
+        # stage1's blocks are spliced into one Sequential (conv, bn, relu, block, ...) so a depth-1
+        # stage1 keeps the state-dict keys of the first design's checkpoints.
+        self.stage1 = nn.Sequential(*conv_bn_relu([in_channels] * n, c1, stride=2), *repeat(c1, d1 - 1))  # /2
+        self.stage2 = nn.Sequential(conv_bn_relu(c1, c2, stride=2), *repeat(c2, d2 - 1))  # /4
+        self.stage3 = nn.Sequential(conv_bn_relu(c2, c3, stride=2), *repeat(c3, d3 - 1))  # /8
+        self.stage4 = nn.Sequential(conv_bn_relu(c3, c4, stride=2), *repeat(c4, d4 - 1))  # /16
         self.lateral4 = conv_bn_relu(c4, head, kernel=1)
         self.lateral3 = conv_bn_relu(c3, head, kernel=1)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
