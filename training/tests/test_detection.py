@@ -157,3 +157,13 @@ def test_a_recipe_with_other_stages_trains_in_bf16_and_its_checkpoint_rebuilds_t
     keys = first.state_dict().keys()
     assert "stage1.0.weight" in keys and not any(k.startswith("stage1.3") for k in keys)
     assert tuple(first.state_dict()["stage3.2.0.weight"].shape) == (128, 128, 3, 3) and "stage3.3.0.weight" not in keys
+
+
+def test_step_timing_times_a_joint_step_in_both_precisions() -> None:
+    from slimmable.step_timing import step_seconds
+
+    model = build_model("slimmable_detector", widths=[0.5, 1.0], stage_channels=[8, 8, 16, 16])
+    inputs = torch.randn(2, 1, 128, 128)
+    for bf16 in (False, True):
+        assert step_seconds(model, inputs, [0.5, 1.0], bf16, repeats=1) > 0
+    assert all(p.grad is None for p in model.parameters())  # a timing leaves no gradients behind
