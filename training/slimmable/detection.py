@@ -86,6 +86,15 @@ def detection_loss(output: torch.Tensor, targets: Targets, num_classes: int) -> 
     return focal + 0.1 * size_loss + offset_loss
 
 
+def centre_class_loss(output: torch.Tensor, targets: Targets, num_classes: int) -> torch.Tensor:
+    """Cross-entropy of the class logits at each object's centre cell against its label: a direct
+    naming signal beside the focal heatmap, which trains each class's score on its own."""
+    centres = targets.mask[:, 0] > 0
+    logits = output[:, :num_classes].permute(0, 2, 3, 1)[centres]
+    labels = targets.heatmap.permute(0, 2, 3, 1)[centres].argmax(1)
+    return F.cross_entropy(logits, labels) if len(labels) else logits.sum() * 0
+
+
 def heatmap_distillation(student: torch.Tensor, teacher: torch.Tensor, targets: Targets, num_classes: int) -> torch.Tensor:
     """In-place distillation for a narrow width: KL divergence of its per-cell, per-class heatmap
     probabilities from the (detached) full width's, summed and divided by the object count like the

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .data import Split, load_split
-from .detection import Detections, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
+from .detection import Detections, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from .layers import set_width
 from .models import build_model, kwargs_from_recipe
 from .optim import learning_rate, make_optimizer
@@ -53,6 +53,7 @@ class DetectorConfig:
     init_from: str = ""  # a checkpoint (final.pt or last.pt) whose weights start the run
     stage_channels: list[int] = field(default_factory=lambda: [24, 48, 128, 256])
     stage_depths: list[int] = field(default_factory=lambda: [1, 2, 3, 2])
+    class_loss: float = 0.0  # weight of the cross-entropy on the class logits at object centres (0: off)
     bf16: bool = False  # bfloat16 autocast for the training steps (2x faster on AVX512-BF16 CPUs); eval stays float32
 
 
@@ -142,6 +143,8 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                     output = model(inputs).float()
                 loss = detection_loss(output, targets, num_classes)
+                if config.class_loss:
+                    loss = loss + config.class_loss * centre_class_loss(output, targets, num_classes)
                 if config.distill:
                     if teacher is None:
                         teacher = output.detach()  # the widest width, first: it teaches the narrower ones
@@ -189,12 +192,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init-from", default="", help="start from this checkpoint's weights (e.g. a first stage's final.pt)")
     parser.add_argument("--stage-channels", type=int_list, default=defaults.stage_channels, help="channels of the four backbone stages at width 1.0, e.g. 24,48,128,256")
     parser.add_argument("--stage-depths", type=int_list, default=defaults.stage_depths, help="3x3 convolutions per backbone stage, e.g. 1,2,3,2")
+    parser.add_argument("--class-loss", type=float, default=0.0, help="weight of the cross-entropy on the class logits at object centres (0: off)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training steps (evaluation stays float32)")
     args = parser.parse_args(argv)
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
                             batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
                             fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from,
-                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, bf16=args.bf16)
+                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, class_loss=args.class_loss, bf16=args.bf16)
     _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
     for width, r in sorted(results.items()):
         print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)

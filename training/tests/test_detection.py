@@ -5,7 +5,7 @@ import torch
 
 from conftest import needs_data
 from slimmable.data import load_split
-from slimmable.detection import STRIDE, Detections, average_precision, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
+from slimmable.detection import STRIDE, Detections, average_precision, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from slimmable.train_detector import DetectorConfig, fresh_epochs, train_detector, training_scenes
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model, kwargs_from_recipe
@@ -167,3 +167,16 @@ def test_step_timing_times_a_joint_step_in_both_precisions() -> None:
     for bf16 in (False, True):
         assert step_seconds(model, inputs, [0.5, 1.0], bf16, repeats=1) > 0
     assert all(p.grad is None for p in model.parameters())  # a timing leaves no gradients behind
+
+
+def test_centre_class_loss_rewards_the_right_class_at_the_centre_only() -> None:
+    t = make_targets([scene([[10, 10, 40, 50]], [3])], 10, 128)  # centre (25, 30) -> cell (3, 3)
+    right, wrong = torch.zeros(1, 14, 16, 16), torch.zeros(1, 14, 16, 16)
+    right[0, 3, 3, 3] = 10.0
+    wrong[0, 5, 3, 3] = 10.0
+    assert float(centre_class_loss(right, t, 10)) < 0.01 < 5.0 < float(centre_class_loss(wrong, t, 10))
+    away = torch.zeros(1, 14, 16, 16)
+    away[0, 3, 8, 8] = 10.0  # the right class, but far from the centre: no credit
+    assert abs(float(centre_class_loss(away, t, 10)) - float(torch.log(torch.tensor(10.0)))) < 1e-4
+    empty = make_targets([scene([], [])], 10, 128)
+    assert float(centre_class_loss(right, empty, 10)) == 0.0
