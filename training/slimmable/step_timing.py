@@ -13,9 +13,8 @@ from typing import Sequence
 
 import torch
 
-from .layers import set_width
 from .models import build_model
-from .train_detector import DetectorConfig, int_list
+from .train_detector import DetectorConfig, int_list, width_output
 
 
 def step_seconds(model: torch.nn.Module, inputs: torch.Tensor, widths: Sequence[float], bf16: bool, repeats: int) -> float:
@@ -24,10 +23,7 @@ def step_seconds(model: torch.nn.Module, inputs: torch.Tensor, widths: Sequence[
     for attempt in range(repeats + 1):
         started = time.perf_counter()
         for width in sorted(widths, reverse=True):
-            set_width(model, width)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                output = model(inputs).float()
-            output.square().mean().backward()
+            width_output(model, inputs, width, bf16).square().mean().backward()
         model.zero_grad(set_to_none=True)
         if attempt:
             times.append(time.perf_counter() - started)

@@ -70,6 +70,14 @@ def fresh_epochs(stages: Sequence[Mapping[str, object]]) -> int:
     return sum(cast(int, s["epochs"]) for s in stages if s.get("fresh_scenes"))
 
 
+def width_output(model: nn.Module, inputs: torch.Tensor, width: float, bf16: bool) -> torch.Tensor:
+    """The model's output at one width as a training step computes it: under bfloat16 autocast when
+    asked, always returned as float32 (the losses' logs and sigmoids need the precision)."""
+    set_width(model, width)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        return model(inputs).float()
+
+
 def to_input(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255.0 - MEAN) / STD
 
@@ -139,9 +147,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             optimizer.zero_grad(set_to_none=True)
             teacher: torch.Tensor | None = None
             for width in widest_first:
-                set_width(model, width)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                    output = model(inputs).float()
+                output = width_output(model, inputs, width, config.bf16)
                 loss = detection_loss(output, targets, num_classes)
                 if config.class_loss:
                     loss = loss + config.class_loss * centre_class_loss(output, targets, num_classes)
