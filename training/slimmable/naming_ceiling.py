@@ -46,16 +46,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--report", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--opaque-items", action="store_true", help="compose the scenes with opaque item outlines (scenes.make_scene)")
     args = parser.parse_args(argv)
     print(f"cropping the objects of {args.train_scenes} training and {args.test_scenes} test scenes ...", flush=True)
-    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes)
-    test_scenes = make_scenes(load_split("test"), TEST_SEED, args.test_scenes)
+    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes, opaque_items=args.opaque_items)
+    test_scenes = make_scenes(load_split("test"), TEST_SEED, args.test_scenes, opaque_items=args.opaque_items)
     splits = crop_split(train_scenes), crop_split(test_scenes)
     print(f"{len(splits[0])} training crops, {len(splits[1])} test crops", flush=True)
     config = TrainConfig(widths=[1.0], epochs=args.epochs, threads=args.threads)
     model, _ = train(config, args.out, splits=splits, log=lambda line: print(line, flush=True))
     report = naming_report(test_scenes, classifier_scores(model, splits[1], test_scenes), len(LABELS))
-    report = {"classifier": "fashion_cnn width 1.0 on 28x28 crops", "train_crops": len(splits[0]), "epochs": args.epochs, **report}
+    report = {"classifier": "fashion_cnn width 1.0 on 28x28 crops", "train_crops": len(splits[0]), "epochs": args.epochs, "opaque_items": args.opaque_items, **report}
     print(json.dumps(report, indent=2), flush=True)
     save_report(args.report, report)
     return 0

@@ -50,7 +50,24 @@ def background(size: int, generator: torch.Generator) -> torch.Tensor:
     return (level + texture + noise).clamp(0, 255)
 
 
-def make_scene(split: Split, seed: int, index: int, size: int = CANVAS) -> Scene:
+def silhouette(item: torch.Tensor, dark: float = 8.0) -> torch.Tensor:
+    """The item's filled outline: every pixel not reachable from the border through pixels <= ``dark``
+    (Fashion-MNIST's black surround), so dark parts inside a garment count as the garment."""
+    low = item <= dark
+    outside = torch.zeros_like(low)
+    for edge in (outside[0], outside[-1], outside[:, 0], outside[:, -1]):
+        edge.fill_(True)
+    outside &= low
+    while True:  # flood fill from the border: about 10 steps for a 28-64 px item
+        grown = F.max_pool2d(outside[None, None].float(), 3, 1, 1)[0, 0].bool() & low
+        if torch.equal(grown, outside):
+            return ~outside
+        outside = grown
+
+
+def make_scene(split: Split, seed: int, index: int, size: int = CANVAS, opaque_items: bool = False) -> Scene:
+    """``opaque_items``: paste each item's filled outline opaquely (an experiment; by default an item's
+    brightness is its opacity, so its dark parts let the background through)."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
     canvas = background(size, generator)
     count = int(torch.randint(1, MAX_OBJECTS + 1, (1,), generator=generator))
@@ -71,6 +88,8 @@ def make_scene(split: Split, seed: int, index: int, size: int = CANVAS) -> Scene
                 continue
             # Items are light on black: their brightness is their opacity over the background.
             alpha = (item / 96).clamp(0, 1)
+            if opaque_items:
+                alpha = torch.maximum(alpha, silhouette(item).float())
             region = canvas[y0 : y0 + side, x0 : x0 + side]
             canvas[y0 : y0 + side, x0 : x0 + side] = region * (1 - alpha) + item * alpha
             boxes.append(box)
@@ -80,5 +99,5 @@ def make_scene(split: Split, seed: int, index: int, size: int = CANVAS) -> Scene
     return Scene(image, torch.stack(boxes) if boxes else torch.zeros(0, 4), torch.tensor(labels, dtype=torch.int64))
 
 
-def make_scenes(split: Split, seed: int, count: int, start: int = 0, size: int = CANVAS) -> list[Scene]:
-    return [make_scene(split, seed, start + i, size) for i in range(count)]
+def make_scenes(split: Split, seed: int, count: int, start: int = 0, size: int = CANVAS, opaque_items: bool = False) -> list[Scene]:
+    return [make_scene(split, seed, start + i, size, opaque_items) for i in range(count)]

@@ -9,7 +9,7 @@ from slimmable.detection import STRIDE, Detections, average_precision, centre_cl
 from slimmable.train_detector import DetectorConfig, fresh_epochs, train_detector, training_scenes
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model, kwargs_from_recipe
-from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes
+from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes, silhouette
 
 
 def scene(boxes: list[list[float]], labels: list[int]) -> Scene:
@@ -85,6 +85,24 @@ def test_scene_generator_is_deterministic_and_within_its_rules() -> None:
         if len(s.boxes) > 1:
             iou = box_iou(s.boxes, s.boxes) - torch.eye(len(s.boxes))
             assert float(iou.max()) <= MAX_IOU + 1e-6
+
+
+def test_silhouette_fills_enclosed_dark_parts_but_not_open_gaps() -> None:
+    ring = torch.zeros(12, 12)
+    ring[2:10, 2:10] = 200.0
+    ring[4:8, 4:8] = 0.0  # a dark patch inside the garment: part of it
+    assert bool(silhouette(ring)[2:10, 2:10].all()) and int(silhouette(ring).sum()) == 64
+    legs = ring.clone()
+    legs[4:10, 4:8] = 0.0  # a gap open to the bottom edge through the dark surround: not part of it
+    assert not bool(silhouette(legs)[5:10, 4:8].any()) and bool(silhouette(legs)[2:4, 2:10].all())
+
+
+@needs_data
+def test_opaque_items_change_only_the_pixels_not_the_layout() -> None:
+    split = load_split("test")
+    for plain, opaque in zip(make_scenes(split, 1, 10), make_scenes(split, 1, 10, opaque_items=True)):
+        assert torch.equal(plain.boxes, opaque.boxes) and torch.equal(plain.labels, opaque.labels)
+    assert any(not torch.equal(p.image, o.image) for p, o in zip(make_scenes(split, 1, 10), make_scenes(split, 1, 10, opaque_items=True)))
 
 
 def test_detector_widths_span_a_real_compute_range() -> None:
