@@ -194,11 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--fresh-scenes", action="store_true", help="draw new training scenes every epoch")
-    parser.add_argument("--distill", type=float, default=0.0, help="weight of the full-to-narrow heatmap distillation (0: off)")
+    parser.add_argument("--distill", type=float, default=defaults.distill, help="weight of the full-to-narrow heatmap distillation (0: off)")
     parser.add_argument("--init-from", default="", help="start from this checkpoint's weights (e.g. a first stage's final.pt)")
     parser.add_argument("--stage-channels", type=int_list, default=defaults.stage_channels, help="channels of the four backbone stages at width 1.0, e.g. 24,48,128,256")
     parser.add_argument("--stage-depths", type=int_list, default=defaults.stage_depths, help="3x3 convolutions per backbone stage, e.g. 1,2,3,2")
-    parser.add_argument("--class-loss", type=float, default=0.0, help="weight of the cross-entropy on the class logits at object centres (0: off)")
+    parser.add_argument("--class-loss", type=float, default=defaults.class_loss, help="weight of the cross-entropy on the class logits at object centres (0: off)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training steps (evaluation stays float32)")
     args = parser.parse_args(argv)
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
