@@ -23,6 +23,11 @@ t.test('a broken manifest names the bad field', async (t) => {
   t.throws(() => validateManifest({ ...good, task: 'segmentation' }), /task/);
   t.throws(() => validateManifest({ ...good, widths: [...good.widths].reverse() }), /ascending/);
   t.throws(() => validateManifest({ ...good, preprocess: { ...good.preprocess, resize: 'stretch' } }), /preprocess.resize/);
+  const detector = JSON.parse(await readFile(join(MODELS_DIR, 'fashion-detector', 'manifest.json'), 'utf8'));
+  t.doesNotThrow(() => validateManifest(detector));
+  const { class_score: _dropped, ...older } = detector.output; // bundles from before class_score decode with the heatmap
+  t.doesNotThrow(() => validateManifest({ ...detector, output: older }));
+  t.throws(() => validateManifest({ ...detector, output: { ...detector.output, class_score: 'softmax' } }), /output.class_score: must be one of heatmap, blend/);
 });
 
 t.test('a bundle whose recipe does not fit its graph fails to load with a clear error', async (t) => {

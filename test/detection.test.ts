@@ -1,7 +1,9 @@
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
 import { decodeCenterNet, iou, nonMaximumSuppression, toOriginal } from '../dist/vision/detection.js';
 import { planResize } from '../dist/vision/preprocess.js';
-import type { CenterNetOutput } from '../dist/bundle/manifest.js';
+import { CLASS_SCORES } from '../dist/bundle/manifest.js';
+import type { CenterNetOutput, ClassScore } from '../dist/bundle/manifest.js';
 
 const spec: CenterNetOutput = { name: 'output', kind: 'centernet', stride: 4, num_classes: 2, score_threshold: 0.3, iou_threshold: 0.5, max_detections: 100 };
 const H = 8;
@@ -65,4 +67,35 @@ t.test('boxes map back onto an image of another size and aspect (letterbox)', as
   t.same([cover.scaleX, cover.offsetX, cover.offsetY], [1, -64, 0]);
   const fill = planResize(256, 128, 128, 128, 'fill');
   t.same([fill.scaleX, fill.scaleY], [0.5, 1]);
+});
+
+t.test('decodes like the Python reference under both class scores (test/fixtures/decode-parity.json)', async (t) => {
+  interface Expected {
+    index: number;
+    score: number;
+    box: number[];
+  }
+  const fixture = JSON.parse(await readFile(new URL('./fixtures/decode-parity.json', import.meta.url), 'utf8')) as {
+    dims: number[];
+    num_classes: number;
+    stride: number;
+    score_threshold: number;
+    data: number[];
+    expected: Record<ClassScore, Expected[]>;
+  };
+  const data = Float32Array.from(fixture.data);
+  const labels = ['a', 'b', 'c'];
+  for (const mode of CLASS_SCORES) {
+    const modeSpec: CenterNetOutput = { ...spec, stride: fixture.stride, num_classes: fixture.num_classes, class_score: mode };
+    const got = decodeCenterNet(data, fixture.dims, modeSpec, labels, { scoreThreshold: fixture.score_threshold, maxDetections: 100 });
+    const want = fixture.expected[mode];
+    t.equal(got.length, want.length, `${mode}: as many detections`);
+    want.forEach((w, i) => {
+      const d = got[i]!;
+      t.equal(d.index, w.index, `${mode} #${i}: class`);
+      t.ok(Math.abs(d.score - w.score) < 1e-5, `${mode} #${i}: score ${d.score} vs ${w.score}`);
+      t.ok([d.box.x1, d.box.y1, d.box.x2, d.box.y2].every((v, k) => Math.abs(v - w.box[k]!) < 1e-3), `${mode} #${i}: box`);
+    });
+  }
+  t.not(JSON.stringify(fixture.expected.heatmap), JSON.stringify(fixture.expected.blend), 'the two scores really differ');
 });

@@ -47,6 +47,9 @@ export interface Preprocess {
   background?: number[];
 }
 
+export const CLASS_SCORES = ['heatmap', 'blend'] as const;
+export type ClassScore = (typeof CLASS_SCORES)[number];
+
 /** Decoding parameters of a CenterNet-style detection output (channels: class heatmap logits,
  * box size in stride units, centre offset within the cell). */
 export interface CenterNetOutput {
@@ -54,6 +57,8 @@ export interface CenterNetOutput {
   kind: 'centernet';
   stride: number;
   num_classes: number;
+  /** How the decoder scores classes (see src/vision/detection.ts); bundles without it used 'heatmap'. */
+  class_score?: ClassScore;
   score_threshold: number;
   iou_threshold: number;
   max_detections: number;
@@ -144,6 +149,7 @@ export function validateManifest(value: Json): Manifest {
     need(o.kind === 'centernet', 'output.kind', 'detection bundles must use the "centernet" output');
     need(typeof o.stride === 'number' && typeof o.num_classes === 'number', 'output.stride/num_classes', 'must be numbers');
     need(typeof o.score_threshold === 'number' && typeof o.iou_threshold === 'number' && typeof o.max_detections === 'number', 'output.score_threshold/iou_threshold/max_detections', 'must be numbers');
+    need(o.class_score === undefined || CLASS_SCORES.some((c) => c === o.class_score), 'output.class_score', `must be one of ${CLASS_SCORES.join(', ')}`);
   }
   return value as unknown as Manifest;
 }

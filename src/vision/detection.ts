@@ -1,11 +1,11 @@
 /**
  * Decoding a CenterNet-style output into boxes, in TypeScript (the reference is
- * training/slimmable/detection.py `decode`): sigmoid class heatmaps, 3x3 local maxima above the
- * score threshold, the best `maxDetections`, box = (cell + offset) * stride +- size * stride / 2,
+ * training/slimmable/detection.py `decode`): class scores (the manifest's `class_score`), 3x3 local
+ * maxima above the score threshold, the best `maxDetections`, box = (cell + offset) * stride +- size * stride / 2,
  * class-wise non-maximum suppression, then mapping back onto the original image.
  * Kept out of the graph so thresholds can change per request without re-exporting the model.
  */
-import type { CenterNetOutput } from '../bundle/manifest.js';
+import type { CenterNetOutput, ClassScore } from '../bundle/manifest.js';
 import type { Geometry } from './preprocess.js';
 
 export interface Box {
@@ -44,33 +44,60 @@ export function nonMaximumSuppression<T extends { index: number; score: number; 
   return kept;
 }
 
+/**
+ * Per-cell class scores, [classes * height * width], from the class logits (the reference is
+ * training/slimmable/detection.py `class_scores`). 'heatmap': each class's sigmoid. 'blend': the
+ * geometric mean of that sigmoid and (the cell's best sigmoid x the softmax over classes), which
+ * ranks a cell's classes against each other instead of scoring each on its own.
+ */
+export function classScores(data: Float32Array, classes: number, plane: number, mode: ClassScore): Float64Array {
+  const scores = new Float64Array(classes * plane);
+  for (let cell = 0; cell < plane; cell += 1) {
+    let maxLogit = -Infinity;
+    for (let c = 0; c < classes; c += 1) maxLogit = Math.max(maxLogit, data[c * plane + cell]!);
+    let expSum = 0;
+    if (mode === 'blend') for (let c = 0; c < classes; c += 1) expSum += Math.exp(data[c * plane + cell]! - maxLogit);
+    const best = sigmoid(maxLogit);
+    for (let c = 0; c < classes; c += 1) {
+      const logit = data[c * plane + cell]!;
+      const heat = sigmoid(logit);
+      scores[c * plane + cell] = mode === 'blend' ? Math.sqrt((heat * best * Math.exp(logit - maxLogit)) / expSum) : heat;
+    }
+  }
+  return scores;
+}
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
 /** Detections in the model's input pixel coordinates, for one image of the batch (dims [1, C+4, H, W]). */
 export function decodeCenterNet(data: Float32Array, dims: readonly number[], spec: CenterNetOutput, labels: readonly string[], options: DecodeOptions): Detection[] {
   const [, channels = 0, height = 0, width = 0] = dims;
   const classes = spec.num_classes;
   if (channels !== classes + 4) throw new Error(`detector output has ${channels} channels, expected ${classes + 4}`);
   const plane = height * width;
-  const minLogit = Math.log(options.scoreThreshold / (1 - options.scoreThreshold));
+  const scores = classScores(data, classes, plane, spec.class_score ?? 'heatmap');
   const candidates: { index: number; score: number; cell: number }[] = [];
   for (let c = 0; c < classes; c += 1) {
     const base = c * plane;
     for (let y = 0; y < height; y += 1) {
       for (let x = 0; x < width; x += 1) {
-        const logit = data[base + y * width + x]!;
-        if (!(logit > minLogit)) continue;
+        const score = scores[base + y * width + x]!;
+        if (!(score > options.scoreThreshold)) continue;
         let peak = true;
         for (let dy = -1; dy <= 1 && peak; dy += 1) {
           for (let dx = -1; dx <= 1; dx += 1) {
             const ny = y + dy;
             const nx = x + dx;
             if (ny < 0 || nx < 0 || ny >= height || nx >= width) continue;
-            if (data[base + ny * width + nx]! > logit) {
+            if (scores[base + ny * width + nx]! > score) {
               peak = false;
               break;
             }
           }
         }
-        if (peak) candidates.push({ index: c, score: 1 / (1 + Math.exp(-logit)), cell: y * width + x });
+        if (peak) candidates.push({ index: c, score, cell: y * width + x });
       }
     }
   }

@@ -1,7 +1,7 @@
 """CenterNet-style targets, loss and decoding for the slimmable detector, and a COCO-style evaluator.
 
 The decoder here is the reference for the server's TypeScript decoder (src/vision/detection.ts):
-sigmoid heatmap, 3x3 peak extraction, top-k, box = (cell + offset) * stride +- size * stride / 2,
+class scores (the sigmoid heatmap, or its blend with the softmax over classes), 3x3 peak extraction, top-k, box = (cell + offset) * stride +- size * stride / 2,
 then class-wise non-maximum suppression.
 """
 from __future__ import annotations
@@ -124,9 +124,26 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_thr
     return torch.tensor(keep, dtype=torch.int64)
 
 
-def decode(output: torch.Tensor, num_classes: int, score_threshold: float = 0.05, max_detections: int = 100, iou_threshold: float = 0.5) -> Detections:
+CLASS_SCORES = ("heatmap", "blend")
+
+
+def class_scores(logits: torch.Tensor, class_score: str = "heatmap") -> torch.Tensor:
+    """Per-cell class scores (C x H x W) from the class logits. ``heatmap``: each class's sigmoid, as
+    the focal loss trains it. ``blend``: the geometric mean of that sigmoid and (the cell's best
+    sigmoid x the softmax over classes), so a cell that surely holds an object but hesitates between
+    shirt and T-shirt scores its classes by how it ranks them, not by two independent sigmoids."""
+    heat = torch.sigmoid(logits)
+    if class_score == "heatmap":
+        return heat
+    if class_score == "blend":
+        return (heat * heat.amax(0, keepdim=True) * torch.softmax(logits, 0)).sqrt()
+    raise ValueError(f"unknown class score {class_score!r}; known: {CLASS_SCORES}")
+
+
+def decode(output: torch.Tensor, num_classes: int, score_threshold: float = 0.05, max_detections: int = 100, iou_threshold: float = 0.5,
+           class_score: str = "heatmap") -> Detections:
     """One image's raw output (C+4 x H x W) -> detections in input pixel coordinates."""
-    heat = torch.sigmoid(output[:num_classes])
+    heat = class_scores(output[:num_classes], class_score)
     peaks = heat * (heat == F.max_pool2d(heat[None], 3, 1, 1)[0]).float()
     scores, flat = peaks.reshape(-1).topk(min(max_detections, peaks.numel()))
     keep = scores > score_threshold

@@ -1,7 +1,7 @@
 """Where a detector's mAP goes: per width, mAP@0.5 as trained (class-aware), the same with every
 label merged into one class (finding the objects, whatever their class), and AP@0.5 per class.
 A large gap between the first two means the boxes are fine and the classes are confused. The naming
-section scores the heatmap's class scores at each object's true centre (slimmable.naming): top-1 by
+section scores the class logits at each object's true centre (slimmable.naming): top-1 by
 object size, and the mAP@0.5 perfect boxes with that naming would reach.
 
     python3 -m slimmable.diagnose_detector --checkpoint runs/fashion-detector/final.pt [--scenes 2000]
@@ -45,12 +45,13 @@ def class_ap(detections: list[Detections], scenes: list[Scene], cls: int) -> flo
     return average_precision(only, truths, 1, 0.5)
 
 
-def diagnose(model: torch.nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[str, dict[str, object]]:
+def diagnose(model: torch.nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int,
+             class_score: str = "heatmap") -> dict[str, dict[str, object]]:
     report: dict[str, dict[str, object]] = {}
     agnostic_truths = [merged(s) for s in scenes]
     for width in widths:
         outputs = raw_outputs(model, scenes, width)
-        detections = [decode(o, num_classes) for o in outputs]
+        detections = [decode(o, num_classes, class_score=class_score) for o in outputs]
         agnostic = [class_agnostic(d) for d in detections]
         report[f"{width:g}"] = {
             "map50": round(average_precision(detections, scenes, num_classes, 0.5), 4),
@@ -68,11 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=("test", "train"), default="test", help="test scenes (seed 1) or training scenes (seed 0)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
-    model, _ = load_model(args.checkpoint)
+    model, meta = load_model(args.checkpoint)
+    class_score = str(dict(meta.get("config") or {}).get("class_score", "heatmap"))  # as the run measured its mAP
     size = int(getattr(model, "input_size"))
     print(f"generating {args.scenes} {args.split} scenes ...", flush=True)
     scenes = make_scenes(load_split(args.split), TEST_SEED if args.split == "test" else TRAIN_SEED, args.scenes, size=size)
-    report = diagnose(model, scenes, sorted(getattr(model, "widths")), int(getattr(model, "num_classes")))
+    report = diagnose(model, scenes, sorted(getattr(model, "widths")), int(getattr(model, "num_classes")), class_score)
     for width, r in report.items():
         print(f"width {width}: mAP@0.5 {r['map50']:.4f}, class-agnostic {r['map50_class_agnostic']:.4f}", flush=True)
         print("  AP@0.5 per class: " + ", ".join(f"{k} {v:.3f}" for k, v in r["ap50_per_class"].items()), flush=True)  # type: ignore[union-attr]

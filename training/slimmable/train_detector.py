@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .data import Split, load_split
-from .detection import Detections, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
+from .detection import CLASS_SCORES, Detections, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from .layers import set_width
 from .models import build_model, kwargs_from_recipe
 from .optim import learning_rate, make_optimizer
@@ -54,6 +54,8 @@ class DetectorConfig:
     stage_channels: list[int] = field(default_factory=lambda: [24, 48, 128, 256])
     stage_depths: list[int] = field(default_factory=lambda: [1, 2, 3, 2])
     class_loss: float = 0.0  # weight of the cross-entropy on the class logits at object centres (0: off)
+    box_channels: int = 0  # channels of a separate box branch at width 1.0 (0: the head predicts classes and boxes)
+    class_score: str = "heatmap"  # how decoding scores classes (detection.class_scores): the measured mAP and the bundle use it
     bf16: bool = False  # bfloat16 autocast for the training steps (2x faster on AVX512-BF16 CPUs); eval stays float32
 
 
@@ -94,13 +96,14 @@ def raw_outputs(model: nn.Module, scenes: list[Scene], width: float) -> torch.Te
         return torch.cat([model(to_input(stack(scenes[start : start + 100]))) for start in range(0, len(scenes), 100)])
 
 
-def detect_all(model: nn.Module, scenes: list[Scene], width: float, num_classes: int) -> list[Detections]:
+def detect_all(model: nn.Module, scenes: list[Scene], width: float, num_classes: int, class_score: str = "heatmap") -> list[Detections]:
     """Detections for every scene at one width."""
-    return [decode(o, num_classes) for o in raw_outputs(model, scenes, width)]
+    return [decode(o, num_classes, class_score=class_score) for o in raw_outputs(model, scenes, width)]
 
 
-def evaluate_detector(model: nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int) -> dict[float, dict[str, float]]:
-    return {width: evaluate_map(detect_all(model, scenes, width, num_classes), scenes, num_classes) for width in widths}
+def evaluate_detector(model: nn.Module, scenes: list[Scene], widths: Sequence[float], num_classes: int,
+                      class_score: str = "heatmap") -> dict[float, dict[str, float]]:
+    return {width: evaluate_map(detect_all(model, scenes, width, num_classes, class_score), scenes, num_classes) for width in widths}
 
 
 def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], None] = print) -> tuple[nn.Module, dict[float, dict[str, float]]]:
@@ -162,13 +165,13 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             optimizer.step()
             step += 1
         train_seconds += time.time() - started
-        val = evaluate_detector(model, val_scenes, config.widths, num_classes)
+        val = evaluate_detector(model, val_scenes, config.widths, num_classes, config.class_score)
         save_checkpoint(out_dir, config, model, optimizer, generator, epoch + 1, step, train_seconds)
         loss_text = " ".join(f"{w:g}:{losses[w] / steps_per_epoch:.3f}" for w in widest_first)
         val_text = " ".join(f"{w:g}:{val[w]['map50']:.3f}" for w in widest_first)
         log(f"epoch {epoch + 1}/{config.epochs} {time.time() - started:.0f}s | loss {loss_text} | val mAP@0.5 {val_text}")
     log(f"evaluating every width on {len(test_scenes)} test scenes ...")
-    results = evaluate_detector(model, test_scenes, config.widths, num_classes)
+    results = evaluate_detector(model, test_scenes, config.widths, num_classes, config.class_score)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({"arch": "slimmable_detector", "widths": config.widths, "model": model.state_dict(), "config": asdict(config),
                 "earlier_stages": earlier_stages, "test_map": {f"{w:g}": r for w, r in results.items()}, "train_seconds": train_seconds}, out_dir / "final.pt")
@@ -199,12 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stage-channels", type=int_list, default=defaults.stage_channels, help="channels of the four backbone stages at width 1.0, e.g. 24,48,128,256")
     parser.add_argument("--stage-depths", type=int_list, default=defaults.stage_depths, help="3x3 convolutions per backbone stage, e.g. 1,2,3,2")
     parser.add_argument("--class-loss", type=float, default=defaults.class_loss, help="weight of the cross-entropy on the class logits at object centres (0: off)")
+    parser.add_argument("--box-channels", type=int, default=defaults.box_channels, help="a box branch of its own with this many channels (0: boxes share the class head)")
+    parser.add_argument("--class-score", choices=CLASS_SCORES, default=defaults.class_score,
+                        help="how decoding scores classes for the validation and test mAP (recorded in the bundle); rerunning a finished run with another re-measures the test mAP")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training steps (evaluation stays float32)")
     args = parser.parse_args(argv)
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
                             batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
                             fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from,
-                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, class_loss=args.class_loss, bf16=args.bf16)
+                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, class_loss=args.class_loss, box_channels=args.box_channels, class_score=args.class_score, bf16=args.bf16)
     _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
     for width, r in sorted(results.items()):
         print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)

@@ -1,3 +1,4 @@
+import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import torch
 
 from conftest import needs_data
 from slimmable.data import load_split
-from slimmable.detection import STRIDE, Detections, average_precision, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
+from slimmable.detection import STRIDE, Detections, average_precision, centre_class_loss, class_scores, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from slimmable.train_detector import DetectorConfig, fresh_epochs, train_detector, training_scenes
 from slimmable.diagnose_detector import class_agnostic, class_ap, merged
 from slimmable.models import build_model, kwargs_from_recipe
@@ -198,3 +199,35 @@ def test_centre_class_loss_rewards_the_right_class_at_the_centre_only() -> None:
     assert abs(float(centre_class_loss(away, t, 10)) - float(torch.log(torch.tensor(10.0)))) < 1e-4
     empty = make_targets([scene([], [])], 10, 128)
     assert float(centre_class_loss(right, empty, 10)) == 0.0
+
+
+PARITY_FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "decode-parity.json"
+
+
+def parity_case() -> dict[str, object]:
+    """A random 3-class output on a 6x6 grid and what `decode` makes of it under each class score.
+    The server's decoder (test/detection.test.ts) must give the same detections from the same file."""
+    output = torch.randn(3 + 4, 6, 6, generator=torch.Generator().manual_seed(7)) * 2
+    cases: dict[str, object] = {}
+    for mode in ("heatmap", "blend"):
+        d = decode(output, 3, score_threshold=0.2, class_score=mode)
+        cases[mode] = [{"index": int(l), "score": round(float(s), 6), "box": [round(float(v), 4) for v in b]} for b, s, l in zip(d.boxes, d.scores, d.labels)]
+    return {"dims": [1, 7, 6, 6], "num_classes": 3, "stride": STRIDE, "score_threshold": 0.2, "data": [round(float(v), 6) for v in output.reshape(-1)], "expected": cases}
+
+
+def test_the_server_decoders_parity_fixture_is_what_decode_gives() -> None:
+    # The file holds the inputs rounded to 6 decimals: the TypeScript side compares with a tolerance.
+    case = parity_case()
+    assert json.loads(PARITY_FIXTURE.read_text()) == case, f"regenerate {PARITY_FIXTURE} from parity_case()"
+
+
+def test_blend_scoring_ranks_a_cells_classes_against_each_other() -> None:
+    # One cell, two classes with confident sigmoids (logits 3 and 2.5): the heatmap scores both
+    # above 0.9; the blend keeps the first high and pulls the runner-up down by its softmax share.
+    logits = torch.full((2, 3, 3), -8.0)
+    logits[0, 1, 1], logits[1, 1, 1] = 3.0, 2.5
+    heat, blend = class_scores(logits, "heatmap")[:, 1, 1], class_scores(logits, "blend")[:, 1, 1]
+    assert heat.min() > 0.9
+    soft = torch.softmax(torch.tensor([3.0, 2.5]), 0)
+    assert torch.allclose(blend, (heat * heat.max() * soft).sqrt())
+    assert blend[1] < 0.65 < blend[0]

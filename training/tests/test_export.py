@@ -173,3 +173,21 @@ def test_export_cli_writes_a_fashion_bundle(tmp_path: Path) -> None:
     assert manifest["labels"][9] == "Ankle boot" and manifest["preprocess"]["resize"] == "contain"
     assert [w["top1"] for w in manifest["widths"]] == [0.5, 0.6, 0.7, 0.8]
     assert manifest["golden"]["pixels"]["shape"] == [5, 1, 28, 28]
+
+
+def test_a_detector_with_its_own_box_branch_rebuilds_every_width_exactly(tmp_path: Path) -> None:
+    # The box branch adds a second 1x1 predictor and a Concat: the recipe must still be prefix slices.
+    model = build_model("slimmable_detector", input_size=32, stage_channels=[8, 8, 16, 16], box_channels=8).eval()
+    randomise_bn(model)
+    spec = BundleSpec(
+        name="d", task="detection", labels=[str(i) for i in range(10)], preprocess=FASHION_PREPROCESS,
+        output={"name": "output", "kind": "centernet"}, accuracy={0.25: 0.7, 0.5: 0.8, 0.75: 0.85, 1.0: 0.9},
+    )
+    manifest = write_bundle(model, spec, tmp_path, log=lambda _: None)
+    for entry in manifest["widths"]:
+        own = export_width(plain_copy(model, entry["width"]), (1, 32, 32), "output")
+        rebuilt = rebuild_from_files(tmp_path, manifest, entry["width"])
+        own_tensors = {t.name: numpy_helper.to_array(t) for t in own.graph.initializer}
+        for tensor in rebuilt.graph.initializer:
+            assert np.array_equal(numpy_helper.to_array(tensor), own_tensors[tensor.name]), (entry["width"], tensor.name)
+    assert any(name.startswith("predict_box") for name in model.state_dict())

@@ -37,3 +37,11 @@ def test_models_take_input_size_channels_and_classes(name: str) -> None:
 def test_unknown_architecture_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="fashion_cnn"):
         build_model("resnet9000")
+
+
+def test_a_box_branch_keeps_the_output_layout_and_frees_the_head_for_the_classes() -> None:
+    model = build_model("slimmable_detector", input_size=64, num_classes=7, box_channels=16).eval()
+    assert getattr(model, "predict").out_channels_list == [7] * 4 and getattr(model, "predict_box").out_channels_list == [4] * 4
+    for width in model.widths:
+        set_width(model, width)
+        assert model(torch.randn(2, 1, 64, 64)).shape == (2, 11, 64 // STRIDE, 64 // STRIDE)

@@ -3,7 +3,8 @@
 Backbone: four stride-2 stages of 3x3 slimmable convolutions (24/48/128/256 channels at width 1.0).
 Neck: the stride-16 features, upsampled, added to the stride-8 ones (an FPN-lite). Head: two 3x3
 convolutions (128 channels), then a 1x1 convolution predicting, per cell of the stride-8 grid, a heatmap
-logit per class, the box size (w, h) and the centre's sub-cell offset. The compute sits at stride 8
+logit per class, the box size (w, h) and the centre's sub-cell offset (with ``box_channels``, the
+boxes come from a branch of their own on the neck and the head serves the class scores alone). The compute sits at stride 8
 and 16, where features are deep enough to tell a shirt from a T-shirt; a stride-4 head (the first
 design) spent half its operations on fine grids and confused those classes. Every convolution is
 slimmable and every BN switchable, so all of it narrows with the width. One output tensor
@@ -29,7 +30,7 @@ def scaled(channels: int, widths: Sequence[float]) -> list[int]:
 def recipe_kwargs(recipe: Mapping[str, object]) -> dict[str, object]:
     """The constructor arguments a training recipe (train_detector's config) records; recipes older
     than the stage fields lack them and used the defaults."""
-    return {key: recipe[key] for key in ("input_size", "stage_channels", "stage_depths") if key in recipe}
+    return {key: recipe[key] for key in ("input_size", "stage_channels", "stage_depths", "box_channels") if key in recipe}
 
 
 def repeat(channels: list[int], count: int) -> list[nn.Module]:
@@ -47,8 +48,12 @@ class SlimmableDetector(nn.Module):
         stage_channels: Sequence[int] = (24, 48, 128, 256),
         stage_depths: Sequence[int] = (1, 2, 3, 2),
         head_channels: int = 128,
+        box_channels: int = 0,
     ) -> None:
-        """``stage_depths``: 3x3 convolutions per stage (the first of each has stride 2)."""
+        """``stage_depths``: 3x3 convolutions per stage (the first of each has stride 2).
+        ``box_channels``: 0 shares the head between class scores and boxes (the first designs); more
+        gives the boxes a branch of their own (one 3x3 convolution of that many channels on the neck)
+        and leaves the head to the class scores alone."""
         super().__init__()
         if input_size % 16 != 0:
             raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
@@ -72,14 +77,32 @@ class SlimmableDetector(nn.Module):
         self.lateral3 = conv_bn_relu(c3, head, kernel=1)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.head = nn.Sequential(conv_bn_relu(head, head), conv_bn_relu(head, head))
-        self.predict = SlimmableConv2d(head, [num_classes + 4] * n, 1, bias=True)
-        with torch.no_grad():  # small initial outputs, heatmap at a low prior (focal-loss practice)
+        self.box_head: nn.Module | None = None
+        self.predict_box: SlimmableConv2d | None = None
+        if box_channels:
+            box = scaled(box_channels, self.widths)
+            self.box_head = conv_bn_relu(head, box)
+            self.predict_box = SlimmableConv2d(box, [4] * n, 1, bias=True)
+            small_init(self.predict_box)
+        self.predict = SlimmableConv2d(head, [num_classes + (0 if box_channels else 4)] * n, 1, bias=True)
+        small_init(self.predict)
+        with torch.no_grad():  # heatmap at a low prior (focal-loss practice)
             assert self.predict.bias is not None
-            nn.init.normal_(self.predict.weight, std=0.01)
-            self.predict.bias.zero_()
             self.predict.bias[:num_classes].fill_(-2.19)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f3 = self.stage3(self.stage2(self.stage1(x)))
         f4 = self.stage4(f3)
-        return self.predict(self.head(self.up(self.lateral4(f4)) + self.lateral3(f3)))
+        neck = self.up(self.lateral4(f4)) + self.lateral3(f3)
+        scores = self.predict(self.head(neck))
+        if self.box_head is None or self.predict_box is None:
+            return scores  # the shared head already predicts classes + 4
+        return torch.cat([scores, self.predict_box(self.box_head(neck))], 1)
+
+
+def small_init(layer: SlimmableConv2d) -> None:
+    """Small initial outputs (focal-loss practice): the first steps start from near-zero predictions."""
+    with torch.no_grad():
+        assert layer.bias is not None
+        nn.init.normal_(layer.weight, std=0.01)
+        layer.bias.zero_()
