@@ -3,10 +3,11 @@
 Backbone: four stride-2 stages of 3x3 slimmable convolutions (24/48/128/256 channels at width 1.0).
 Neck: the stride-16 features, upsampled, added to the stride-8 ones (an FPN-lite). Head: two 3x3
 convolutions (128 channels), then a 1x1 convolution predicting, per cell of the stride-8 grid, a heatmap
-logit per class, the box size (w, h) and the centre's sub-cell offset (with ``box_channels``, the
-boxes come from a branch of their own on the neck and the head serves the class scores alone). The compute sits at stride 8
-and 16, where features are deep enough to tell a shirt from a T-shirt; a stride-4 head (the first
-design) spent half its operations on fine grids and confused those classes. Every convolution is
+logit per class, the box size (w, h) and the centre's sub-cell offset; with ``box_channels`` the
+boxes come from a branch of their own on the neck and the head serves the class scores alone (the
+shipped detector: tighter boxes, docs/detection.md). The compute sits at stride 8 and 16, where
+features are deep enough to tell a shirt from a T-shirt; a stride-4 head (the first design) spent
+half its operations on fine grids and confused those classes. Every convolution is
 slimmable and every BN switchable, so all of it narrows with the width. One output tensor
 ``[N, classes + 4, H/8, W/8]`` keeps ONNX export and decoding simple (decoding: src/vision/detection.ts,
 slimmable/detection.py).
