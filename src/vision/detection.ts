@@ -51,18 +51,19 @@ export function nonMaximumSuppression<T extends { index: number; score: number; 
  * ranks a cell's classes against each other instead of scoring each on its own.
  */
 export function classScores(data: Float32Array, classes: number, plane: number, mode: ClassScore): Float64Array {
+  if (mode === 'heatmap') return Float64Array.from(data.subarray(0, classes * plane), sigmoid);
   const scores = new Float64Array(classes * plane);
+  const shares = new Float64Array(classes); // exp(logit - max) of one cell's classes: its softmax numerators
   for (let cell = 0; cell < plane; cell += 1) {
     let maxLogit = -Infinity;
     for (let c = 0; c < classes; c += 1) maxLogit = Math.max(maxLogit, data[c * plane + cell]!);
     let expSum = 0;
-    if (mode === 'blend') for (let c = 0; c < classes; c += 1) expSum += Math.exp(data[c * plane + cell]! - maxLogit);
-    const best = sigmoid(maxLogit);
     for (let c = 0; c < classes; c += 1) {
-      const logit = data[c * plane + cell]!;
-      const heat = sigmoid(logit);
-      scores[c * plane + cell] = mode === 'blend' ? Math.sqrt((heat * best * Math.exp(logit - maxLogit)) / expSum) : heat;
+      shares[c] = Math.exp(data[c * plane + cell]! - maxLogit);
+      expSum += shares[c]!;
     }
+    const best = sigmoid(maxLogit);
+    for (let c = 0; c < classes; c += 1) scores[c * plane + cell] = Math.sqrt((sigmoid(data[c * plane + cell]!) * best * shares[c]!) / expSum);
   }
   return scores;
 }

@@ -24,7 +24,7 @@ from .data import LABELS, load_split
 from .detection import Detections, average_precision, decode, nms
 from .naming import centre_scores, naming_report, save_report
 from .scenes import Scene, make_scenes
-from .train_detector import TEST_SEED, TRAIN_SEED, raw_outputs
+from .train_detector import TEST_SEED, TRAIN_SEED, raw_outputs, recorded_class_score
 
 
 def merged(scene: Scene) -> Scene:
@@ -70,11 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     model, meta = load_model(args.checkpoint)
-    class_score = str(dict(meta.get("config") or {}).get("class_score", "heatmap"))  # as the run measured its mAP
     size = int(getattr(model, "input_size"))
     print(f"generating {args.scenes} {args.split} scenes ...", flush=True)
     scenes = make_scenes(load_split(args.split), TEST_SEED if args.split == "test" else TRAIN_SEED, args.scenes, size=size)
-    report = diagnose(model, scenes, sorted(getattr(model, "widths")), int(getattr(model, "num_classes")), class_score)
+    report = diagnose(model, scenes, sorted(getattr(model, "widths")), int(getattr(model, "num_classes")), recorded_class_score(meta))
     for width, r in report.items():
         print(f"width {width}: mAP@0.5 {r['map50']:.4f}, class-agnostic {r['map50_class_agnostic']:.4f}", flush=True)
         print("  AP@0.5 per class: " + ", ".join(f"{k} {v:.3f}" for k, v in r["ap50_per_class"].items()), flush=True)  # type: ignore[union-attr]

@@ -59,6 +59,12 @@ class DetectorConfig:
     bf16: bool = False  # bfloat16 autocast for the training steps (2x faster on AVX512-BF16 CPUs); eval stays float32
 
 
+def recorded_class_score(meta: Mapping[str, object]) -> str:
+    """The class scoring a checkpoint's run measured its mAP with (runs from before the option: heatmap)."""
+    config = meta.get("config")
+    return str(config.get("class_score", "heatmap")) if isinstance(config, dict) else "heatmap"
+
+
 def training_scenes(split: Split, config: DetectorConfig, epoch: int, fresh_before: int = 0) -> list[Scene]:
     """The scenes an epoch trains on: always the first ``train_scenes`` of the seed, or with
     ``fresh_scenes`` a new block per epoch, after the first (which a fixed-scene stage trained on) and

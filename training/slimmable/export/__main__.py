@@ -55,7 +55,7 @@ def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) ->
     training run on the Fashion-scenes test set."""
     from ..detection import STRIDE
     from ..scenes import make_scenes
-    from ..train_detector import MEAN, STD, TEST_SEED
+    from ..train_detector import MEAN, STD, TEST_SEED, recorded_class_score
 
     measured = {float(w): r for w, r in dict(meta.get("test_map") or {}).items()}  # type: ignore[arg-type]
     if not measured:
@@ -71,7 +71,7 @@ def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) ->
         output={
             "name": "output", "kind": "centernet", "stride": STRIDE, "num_classes": num_classes,
             "channels": {"heatmap_logits": [0, num_classes], "size": [num_classes, num_classes + 2], "offset": [num_classes + 2, num_classes + 4]},
-            "class_score": str(dict(meta.get("config") or {}).get("class_score", "heatmap")),  # the decoding its mAP was measured with
+            "class_score": recorded_class_score(meta),  # the decoding its mAP was measured with
             "score_threshold": 0.3, "iou_threshold": 0.5, "max_detections": 100,
         },
         accuracy={w: float(r["map50"]) for w, r in measured.items()},
