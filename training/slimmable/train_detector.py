@@ -21,6 +21,7 @@ from typing import Callable, Mapping, Sequence, cast
 import torch
 from torch import nn
 
+from .crop_teacher import CropTeacher, centre_distillation
 from .data import Split, load_split
 from .detection import CLASS_SCORES, Detections, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
 from .layers import set_width
@@ -30,6 +31,8 @@ from .scenes import Scene, make_scenes
 from .train import resume, save_checkpoint
 
 TRAIN_SEED, TEST_SEED = 0, 1
+# Modules a later stage may add to the detector it starts from (they start as a no-op, see detector.py).
+GROWN_MODULES = ("fine_lateral.", "fine_neck.", "fine_head.", "predict_fine.")
 # Normalisation of scene pixels (pixel / 255 - MEAN) / STD; recorded in the bundle's manifest.
 MEAN, STD = 0.25, 0.25
 
@@ -57,6 +60,10 @@ class DetectorConfig:
     box_channels: int = 0  # channels of a separate box branch at width 1.0 (0: the head predicts classes and boxes)
     class_score: str = "heatmap"  # how decoding scores classes (detection.class_scores): the measured mAP and the bundle use it
     bf16: bool = False  # bfloat16 autocast for the training steps (2x faster on AVX512-BF16 CPUs); eval stays float32
+    fine_class_channels: int = 0  # channels of a stride-4 class path added to the class logits (0: none)
+    crop_teacher: str = ""  # a crop classifier's checkpoint (naming_ceiling) whose naming the class logits learn (crop_teacher.py)
+    teacher_weight: float = 0.0  # weight of that distillation at every width (0: off)
+    teacher_temperature: float = 2.0
 
 
 def recorded_class_score(meta: Mapping[str, object]) -> str:
@@ -126,10 +133,16 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     earlier_stages: list[dict[str, object]] = []  # the recipes of the runs this one started from, first first
     if config.init_from:
         start = torch.load(config.init_from, map_location="cpu")
-        model.load_state_dict(start["model"])
+        try:
+            missing, unexpected = model.load_state_dict(start["model"], strict=False)
+        except RuntimeError as error:  # tensors of other shapes
+            raise ValueError(f"{config.init_from} does not fit this model: {error}") from error
+        if unexpected or any(not key.startswith(GROWN_MODULES) for key in missing):
+            raise ValueError(f"{config.init_from} does not fit this model: missing {missing[:3]}, unexpected {unexpected[:3]}")
         earlier_stages = [*start.get("earlier_stages", []), start["config"]]
         log(f"initialised from {config.init_from}")
     model.to(memory_format=torch.channels_last)
+    crop_teacher = CropTeacher(Path(config.crop_teacher), config.teacher_temperature, config.bf16) if config.teacher_weight else None
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = config.train_scenes // config.batch_size
@@ -151,6 +164,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             images = torch.where(torch.tensor(flips)[:, None, None, None], images.flip(3), images)
             inputs = to_input(images).contiguous(memory_format=torch.channels_last)
             targets = make_targets(batch, num_classes, config.input_size, flips)
+            named = crop_teacher.centre_targets(batch, flips, num_classes, config.input_size) if crop_teacher else None
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, total_steps, warmup)
             optimizer.zero_grad(set_to_none=True)
@@ -160,6 +174,8 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
                 loss = detection_loss(output, targets, num_classes)
                 if config.class_loss:
                     loss = loss + config.class_loss * centre_class_loss(output, targets, num_classes)
+                if named is not None:
+                    loss = loss + config.teacher_weight * centre_distillation(output, named, targets, num_classes, config.teacher_temperature)
                 if config.distill:
                     if teacher is None:
                         teacher = output.detach()  # the widest width, first: it teaches the narrower ones
@@ -212,11 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--class-score", choices=CLASS_SCORES, default=defaults.class_score,
                         help="how decoding scores classes for the validation and test mAP (recorded in the bundle); rerunning a finished run with another re-measures the test mAP")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training steps (evaluation stays float32)")
+    parser.add_argument("--fine-class-channels", type=int, default=defaults.fine_class_channels,
+                        help="a stride-4 class path with this many channels, added to the class logits (0: none); may be grown onto an --init-from detector")
+    parser.add_argument("--crop-teacher", default="", help="a crop classifier's checkpoint (slimmable.naming_ceiling) to distil naming from")
+    parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight, help="weight of the crop teacher's distillation at object centres (0: off)")
+    parser.add_argument("--teacher-temperature", type=float, default=defaults.teacher_temperature, help="softmax temperature of that distillation")
     args = parser.parse_args(argv)
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
                             batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
                             fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from,
-                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, class_loss=args.class_loss, box_channels=args.box_channels, class_score=args.class_score, bf16=args.bf16)
+                            stage_channels=args.stage_channels, stage_depths=args.stage_depths, class_loss=args.class_loss, box_channels=args.box_channels, class_score=args.class_score, bf16=args.bf16,
+                            fine_class_channels=args.fine_class_channels, crop_teacher=args.crop_teacher, teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature)
     _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
     for width, r in sorted(results.items()):
         print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)

@@ -2,6 +2,7 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import needs_data
@@ -231,3 +232,16 @@ def test_blend_scoring_ranks_a_cells_classes_against_each_other() -> None:
     soft = torch.softmax(torch.tensor([3.0, 2.5]), 0)
     assert torch.allclose(blend, (heat * heat.max() * soft).sqrt())
     assert blend[1] < 0.65 < blend[0]
+
+
+@needs_data
+def test_a_later_stage_may_grow_a_fine_class_path_but_not_other_modules(tmp_path: Path) -> None:
+    quiet = lambda _line: None  # noqa: E731
+    first = DetectorConfig(epochs=1, train_scenes=16, val_scenes=2, test_scenes=4, batch_size=16, threads=1, stage_channels=[8, 8, 16, 16])
+    model, _ = train_detector(first, tmp_path / "first", log=quiet)
+    start = str(tmp_path / "first" / "final.pt")
+    grown, _ = train_detector(replace(first, init_from=start, fine_class_channels=8, lr=0.0), tmp_path / "grown", log=quiet)
+    assert torch.equal(grown.state_dict()["predict.weight"], model.state_dict()["predict.weight"])
+    assert not grown.state_dict()["predict_fine.weight"].any()  # grown at zero, and lr 0 kept it there
+    with pytest.raises(ValueError, match="does not fit"):
+        train_detector(replace(first, init_from=start, box_channels=8), tmp_path / "other", log=quiet)

@@ -175,10 +175,14 @@ def test_export_cli_writes_a_fashion_bundle(tmp_path: Path) -> None:
     assert manifest["golden"]["pixels"]["shape"] == [5, 1, 28, 28]
 
 
-def test_a_detector_with_its_own_box_branch_rebuilds_every_width_exactly(tmp_path: Path) -> None:
-    # The box branch adds a second 1x1 predictor and a Concat: the recipe must still be prefix slices.
-    model = build_model("slimmable_detector", input_size=32, stage_channels=[8, 8, 16, 16], box_channels=8).eval()
+@pytest.mark.parametrize("extra", [{"box_channels": 8}, {"box_channels": 8, "fine_class_channels": 8}, {"fine_class_channels": 8}])
+def test_a_detector_with_a_box_branch_or_a_fine_class_path_rebuilds_every_width_exactly(tmp_path: Path, extra: dict[str, int]) -> None:
+    # The box branch adds a second 1x1 predictor and a Concat, the fine class path a stride-4 branch,
+    # a MaxPool and an Add: the recipe must still be prefix slices.
+    model = build_model("slimmable_detector", input_size=32, stage_channels=[8, 8, 16, 16], **extra).eval()
     randomise_bn(model)
+    if "fine_class_channels" in extra:  # its predictor starts at zero; make the path count in the outputs
+        torch.nn.init.normal_(getattr(model, "predict_fine").weight, std=0.1)
     spec = BundleSpec(
         name="d", task="detection", labels=[str(i) for i in range(10)], preprocess=FASHION_PREPROCESS,
         output={"name": "output", "kind": "centernet"}, accuracy={0.25: 0.7, 0.5: 0.8, 0.75: 0.85, 1.0: 0.9},
@@ -190,4 +194,5 @@ def test_a_detector_with_its_own_box_branch_rebuilds_every_width_exactly(tmp_pat
         own_tensors = {t.name: numpy_helper.to_array(t) for t in own.graph.initializer}
         for tensor in rebuilt.graph.initializer:
             assert np.array_equal(numpy_helper.to_array(tensor), own_tensors[tensor.name]), (entry["width"], tensor.name)
-    assert any(name.startswith("predict_box") for name in model.state_dict())
+    assert all(any(name.startswith(prefix) for name in model.state_dict())
+               for prefix in (["predict_box"] if "box_channels" in extra else []) + (["predict_fine"] if "fine_class_channels" in extra else []))

@@ -31,7 +31,8 @@ def scaled(channels: int, widths: Sequence[float]) -> list[int]:
 def recipe_kwargs(recipe: Mapping[str, object]) -> dict[str, object]:
     """The constructor arguments a training recipe (train_detector's config) records; recipes older
     than the stage fields lack them and used the defaults."""
-    return {key: recipe[key] for key in ("input_size", "stage_channels", "stage_depths", "box_channels") if key in recipe}
+    keys = ("input_size", "stage_channels", "stage_depths", "box_channels", "fine_class_channels")
+    return {key: recipe[key] for key in keys if key in recipe}
 
 
 def repeat(channels: list[int], count: int) -> list[nn.Module]:
@@ -50,11 +51,15 @@ class SlimmableDetector(nn.Module):
         stage_depths: Sequence[int] = (1, 2, 3, 2),
         head_channels: int = 128,
         box_channels: int = 0,
+        fine_class_channels: int = 0,
     ) -> None:
         """``stage_depths``: 3x3 convolutions per stage (the first of each has stride 2).
         ``box_channels``: 0 shares the head between class scores and boxes (the first designs); more
         gives the boxes a branch of their own (one 3x3 convolution of that many channels on the neck)
-        and leaves the head to the class scores alone."""
+        and leaves the head to the class scores alone. ``fine_class_channels``: more adds class
+        evidence from the stride-4 grid (two 3x3 convolutions of that many channels on the stride-4
+        features plus the upsampled neck), max-pooled to stride 8 and added to the class logits; its
+        predictor starts at zero, so it can be grown onto a trained detector without changing it."""
         super().__init__()
         if input_size % 16 != 0:
             raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
@@ -85,6 +90,18 @@ class SlimmableDetector(nn.Module):
             self.box_head = conv_bn_relu(head, box)
             self.predict_box = SlimmableConv2d(box, [4] * n, 1, bias=True)
             small_init(self.predict_box)
+        self.fine_lateral: nn.Module | None = None
+        if fine_class_channels:
+            fine = scaled(fine_class_channels, self.widths)
+            self.fine_lateral = conv_bn_relu(c2, fine, kernel=1)
+            self.fine_neck = conv_bn_relu(head, fine, kernel=1)
+            self.fine_head = nn.Sequential(conv_bn_relu(fine, fine), conv_bn_relu(fine, fine))
+            self.predict_fine = SlimmableConv2d(fine, [num_classes] * n, 1, bias=True)
+            with torch.no_grad():
+                assert self.predict_fine.bias is not None
+                self.predict_fine.weight.zero_()
+                self.predict_fine.bias.zero_()
+            self.pool = nn.MaxPool2d(2)
         self.predict = SlimmableConv2d(head, [num_classes + (0 if box_channels else 4)] * n, 1, bias=True)
         small_init(self.predict)
         with torch.no_grad():  # heatmap at a low prior (focal-loss practice)
@@ -92,10 +109,17 @@ class SlimmableDetector(nn.Module):
             self.predict.bias[:num_classes].fill_(-2.19)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f3 = self.stage3(self.stage2(self.stage1(x)))
+        f2 = self.stage2(self.stage1(x))
+        f3 = self.stage3(f2)
         f4 = self.stage4(f3)
         neck = self.up(self.lateral4(f4)) + self.lateral3(f3)
         scores = self.predict(self.head(neck))
+        if self.fine_lateral is not None:
+            fine = self.fine_head(self.fine_lateral(f2) + self.up(self.fine_neck(neck)))
+            fine_scores = self.pool(self.predict_fine(fine))
+            if self.box_head is None:  # the shared head's output ends with the 4 box channels
+                fine_scores = torch.cat([fine_scores, torch.zeros_like(scores[:, self.num_classes :])], 1)
+            scores = scores + fine_scores
         if self.box_head is None or self.predict_box is None:
             return scores  # the shared head already predicts classes + 4
         return torch.cat([scores, self.predict_box(self.box_head(neck))], 1)
