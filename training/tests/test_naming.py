@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 
 from conftest import needs_data
-from slimmable.detection import STRIDE
+from slimmable.detection import STRIDE, Detections
 from slimmable.naming import centre_scores, crop_objects, naming_report, perfect_box_detections
 from slimmable.naming_ceiling import main as naming_ceiling
 from slimmable.scenes import Scene
@@ -53,3 +53,18 @@ def test_naming_ceiling_trains_on_crops_and_reports(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["train_crops"] > 40 and 0.0 <= report["top1"] <= 1.0 and 0.0 <= report["map50_perfect_boxes"] <= 1.0
     assert set(report["top1_by_size"]) == {"small (<28 px)", "medium (28-43 px)", "large (>=44 px)"}
+
+
+def test_crowding_groups_objects_by_what_later_items_cover_and_scores_detections_per_object() -> None:
+    from slimmable.crowding import covered_share, detector_outcomes, overlap_groups
+
+    # pasted in order: a big item, a small one on top of it, a small one the last item half hides, a free one, that last item
+    boxes = torch.tensor([[0, 0, 64, 64], [10, 10, 30, 30], [80, 80, 100, 100], [110, 0, 126, 16], [70, 70, 95, 95]], dtype=torch.float32)
+    scene = Scene(torch.zeros(1, 128, 128, dtype=torch.uint8), boxes, torch.tensor([1, 2, 3, 4, 5]))
+    under, touched = covered_share(boxes)
+    assert torch.allclose(under[:4], torch.tensor([400 / 4096, 0.0, 225 / 400, 0.0]))
+    assert touched.tolist() == [True, True, True, False, True]
+    assert overlap_groups(scene) == ["on top", "on top", "under >50%", "free", "on top"]
+    found = Detections(torch.tensor([[10.0, 10, 30, 30], [11, 11, 30, 30], [80, 80, 100, 100]]), torch.tensor([0.9, 0.5, 0.4]), torch.tensor([7, 2, 3]))
+    # object 1: its class is found but a wrong-class box outscores it; object 2: found and best; others: nothing there
+    assert detector_outcomes(found, scene) == [(False, False), (True, False), (True, True), (False, False), (False, False)]
