@@ -60,6 +60,7 @@ class DetectorConfig:
     box_channels: int = 0  # channels of a separate box branch at width 1.0 (0: the head predicts classes and boxes)
     class_score: str = "heatmap"  # how decoding scores classes (detection.class_scores): the measured mAP and the bundle use it
     bf16: bool = False  # bfloat16 autocast for the training steps (2x faster on AVX512-BF16 CPUs); eval stays float32
+    smallest_wins: bool = False  # heatmap targets give a cell inside a smaller object's box to that object (detection.make_targets)
     fine_class_channels: int = 0  # channels of a stride-4 class path added to the class logits (0: none)
     crop_teacher: str = ""  # a crop classifier's checkpoint (naming_ceiling) whose naming the class logits learn (crop_teacher.py)
     teacher_weight: float = 0.0  # weight of that distillation at every width (0: off)
@@ -163,7 +164,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             images = stack(batch)
             images = torch.where(torch.tensor(flips)[:, None, None, None], images.flip(3), images)
             inputs = to_input(images).contiguous(memory_format=torch.channels_last)
-            targets = make_targets(batch, num_classes, config.input_size, flips)
+            targets = make_targets(batch, num_classes, config.input_size, flips, config.smallest_wins)
             named = crop_teacher.centre_targets(batch, flips, num_classes, config.input_size) if crop_teacher else None
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, total_steps, warmup)
@@ -228,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--class-score", choices=CLASS_SCORES, default=defaults.class_score,
                         help="how decoding scores classes for the validation and test mAP (recorded in the bundle); rerunning a finished run with another re-measures the test mAP")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training steps (evaluation stays float32)")
+    parser.add_argument("--smallest-wins", action="store_true", help="cut a larger object's heatmap target inside the boxes of smaller objects (FCOS's rule)")
     parser.add_argument("--fine-class-channels", type=int, default=defaults.fine_class_channels,
                         help="a stride-4 class path with this many channels, added to the class logits (0: none); may be grown onto an --init-from detector")
     parser.add_argument("--crop-teacher", default="", help="a crop classifier's checkpoint (slimmable.naming_ceiling) to distil naming from")
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
                             fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from,
                             stage_channels=args.stage_channels, stage_depths=args.stage_depths, class_loss=args.class_loss, box_channels=args.box_channels, class_score=args.class_score, bf16=args.bf16,
-                            fine_class_channels=args.fine_class_channels, crop_teacher=args.crop_teacher, teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature)
+                            smallest_wins=args.smallest_wins, fine_class_channels=args.fine_class_channels, crop_teacher=args.crop_teacher, teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature)
     _, results = train_detector(config, args.out, log=lambda line: print(line, flush=True))
     for width, r in sorted(results.items()):
         print(f"width {width:g}: mAP@0.5 {r['map50']:.4f}  mAP@[.5:.95] {r['map']:.4f}", flush=True)

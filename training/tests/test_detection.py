@@ -245,3 +245,15 @@ def test_a_later_stage_may_grow_a_fine_class_path_but_not_other_modules(tmp_path
     assert not grown.state_dict()["predict_fine.weight"].any()  # grown at zero, and lr 0 kept it there
     with pytest.raises(ValueError, match="does not fit"):
         train_detector(replace(first, init_from=start, box_channels=8), tmp_path / "other", log=quiet)
+
+
+def test_smallest_wins_cuts_a_big_objects_target_inside_a_smaller_one_but_keeps_every_peak() -> None:
+    # a small item on a big one: big centre cell (y 4, x 4); the small box holds the cells y 2-3, x 4-5
+    scenes = [scene([[0, 0, 64, 64], [32, 16, 48, 32]], [1, 2])]
+    plain = make_targets(scenes, 10, 128)
+    cut = make_targets(scenes, 10, 128, smallest_wins=True)
+    assert float(plain.heatmap[0, 1, 2:4, 4:6].min()) > 0.02  # the big object's Gaussian reaches into the small box ...
+    assert float(cut.heatmap[0, 1, 2:4, 4:6].max()) == 0.0  # ... and is cut there
+    assert float(cut.heatmap[0, 1, 4, 4]) == 1.0 and float(cut.heatmap[0, 2, 3, 5]) == 1.0  # both peaks stay
+    assert torch.equal(cut.heatmap[0, 2], plain.heatmap[0, 2]) and torch.equal(cut.mask, plain.mask)
+    assert torch.equal(cut.heatmap[0, 1, 6:], plain.heatmap[0, 1, 6:])  # outside the small box nothing changes
