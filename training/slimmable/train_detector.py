@@ -7,6 +7,8 @@ Options for later stages (what `npm run train:detector` runs after the first): `
 from another run's weights, ``--fresh-scenes`` draws new training scenes every epoch (after the first
 ``--train-scenes`` and after the blocks earlier fresh-scene stages used, so no stage sees another's
 scenes), and ``--distill`` adds in-place distillation from the full width to the narrower ones.
+Probes of the naming gap, not in the shipped recipe (docs/detection.md): ``--crop-teacher``,
+``--fine-class-channels`` (grown onto an ``--init-from`` detector) and ``--smallest-wins``.
 """
 from __future__ import annotations
 
@@ -165,7 +167,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
             images = torch.where(torch.tensor(flips)[:, None, None, None], images.flip(3), images)
             inputs = to_input(images).contiguous(memory_format=torch.channels_last)
             targets = make_targets(batch, num_classes, config.input_size, flips, config.smallest_wins)
-            named = crop_teacher.centre_targets(batch, flips, num_classes, config.input_size) if crop_teacher else None
+            crop_targets = crop_teacher.centre_targets(batch, flips, num_classes, config.input_size) if crop_teacher else None
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, total_steps, warmup)
             optimizer.zero_grad(set_to_none=True)
@@ -175,8 +177,8 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
                 loss = detection_loss(output, targets, num_classes)
                 if config.class_loss:
                     loss = loss + config.class_loss * centre_class_loss(output, targets, num_classes)
-                if named is not None:
-                    loss = loss + config.teacher_weight * centre_distillation(output, named, targets, num_classes, config.teacher_temperature)
+                if crop_targets is not None:
+                    loss = loss + config.teacher_weight * centre_distillation(output, crop_targets, targets, num_classes, config.teacher_temperature)
                 if config.distill:
                     if teacher is None:
                         teacher = output.detach()  # the widest width, first: it teaches the narrower ones
@@ -236,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight, help="weight of the crop teacher's distillation at object centres (0: off)")
     parser.add_argument("--teacher-temperature", type=float, default=defaults.teacher_temperature, help="softmax temperature of that distillation")
     args = parser.parse_args(argv)
+    if args.teacher_weight and not args.crop_teacher:
+        parser.error("--teacher-weight needs --crop-teacher (a crop classifier's checkpoint)")
     config = DetectorConfig(epochs=args.epochs, train_scenes=args.train_scenes, val_scenes=args.val_scenes, test_scenes=args.test_scenes,
                             batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed, threads=args.threads,
                             fresh_scenes=args.fresh_scenes, distill=args.distill, init_from=args.init_from,
