@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_model
 from .data import normalize
-from .detection import STRIDE, Targets, flip_boxes
+from .detection import STRIDE, Targets, centre_cell, flip_boxes
 from .naming import crop_objects
 from .scenes import Scene
 
@@ -41,8 +41,7 @@ class CropTeacher:
         for i, (scene, flip) in enumerate(zip(scenes, flips)):
             boxes = flip_boxes(scene.boxes, input_size) if flip else scene.boxes
             for box, row in zip(boxes.tolist(), soft[i]):
-                px = min(int((box[0] + box[2]) / 2 / STRIDE), grid - 1)
-                py = min(int((box[1] + box[3]) / 2 / STRIDE), grid - 1)
+                px, py = centre_cell(box, grid, grid)
                 probabilities[i, :, py, px] = row
         return probabilities
 

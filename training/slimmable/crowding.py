@@ -26,7 +26,7 @@ from .data import LABELS, load_split
 from .detection import Detections, box_iou
 from .naming import SIZE_BUCKETS, longest_sides, save_report
 from .naming_ceiling import classifier_scores, crop_split
-from .scenes import Scene, make_scenes
+from .scenes import Scene, box_intersection, make_scenes
 from .train_detector import TEST_SEED, detect_all, recorded_class_score
 
 OVERLAPS = ("free", "on top", "under 20-50%", "under >50%")
@@ -34,9 +34,7 @@ OVERLAPS = ("free", "on top", "under 20-50%", "under >50%")
 
 def covered_share(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per box: the share of its area inside later boxes (summed over them), and whether any other box touches it."""
-    lt = torch.max(boxes[:, None, :2], boxes[None, :, :2])
-    rb = torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(2)
+    inter = box_intersection(boxes, boxes)
     inter.fill_diagonal_(0)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
     later = torch.triu(torch.ones_like(inter), diagonal=1)  # [i, j] = 1 when j was pasted after i

@@ -31,6 +31,11 @@ def gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> fl
     return min(r1, r2, r3)
 
 
+def centre_cell(box: list[float], grid_w: int, grid_h: int) -> tuple[int, int]:
+    """The output cell (x, y) holding a pixel box's centre: where its targets and its naming live."""
+    return min(int((box[0] + box[2]) / 2 / STRIDE), grid_w - 1), min(int((box[1] + box[3]) / 2 / STRIDE), grid_h - 1)
+
+
 @dataclass
 class Targets:
     heatmap: torch.Tensor  # N x C x H x W
@@ -58,7 +63,7 @@ def make_targets(scenes: list[Scene], num_classes: int, input_size: int, flips: 
             x1, y1, x2, y2 = (v / STRIDE for v in box)
             w, h = x2 - x1, y2 - y1
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            px, py = min(int(cx), grid - 1), min(int(cy), grid - 1)
+            px, py = centre_cell(box, grid, grid)
             sigma = (2 * max(0, int(gaussian_radius(h, w))) + 1) / 6
             blob = torch.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * sigma**2))
             if smallest_wins:

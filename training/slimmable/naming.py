@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .detection import STRIDE, Detections, average_precision
+from .detection import Detections, average_precision, centre_cell
 from .scenes import Scene
 
 # Longest side of the tight box, in pixels (items are drawn 16..64 px square).
@@ -47,9 +47,8 @@ def centre_scores(output: torch.Tensor, scene: Scene, num_classes: int) -> torch
     heat = torch.sigmoid(output[:num_classes])
     grid_h, grid_w = heat.shape[1:]
     rows: list[torch.Tensor] = []
-    for x1, y1, x2, y2 in scene.boxes.tolist():
-        px = min(int((x1 + x2) / 2 / STRIDE), grid_w - 1)
-        py = min(int((y1 + y2) / 2 / STRIDE), grid_h - 1)
+    for box in scene.boxes.tolist():
+        px, py = centre_cell(box, grid_w, grid_h)
         region = heat[:, max(0, py - 1) : py + 2, max(0, px - 1) : px + 2]
         rows.append(region.reshape(num_classes, -1).max(1).values)
     return torch.stack(rows) if rows else torch.zeros(0, num_classes)

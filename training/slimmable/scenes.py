@@ -30,11 +30,16 @@ class Scene:
     labels: torch.Tensor  # N int64
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU of N x 4 and M x 4 boxes (x1, y1, x2, y2)."""
+def box_intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise intersection areas of N x 4 and M x 4 boxes (x1, y1, x2, y2)."""
     lt = torch.max(a[:, None, :2], b[None, :, :2])
     rb = torch.min(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(2)
+    return (rb - lt).clamp(min=0).prod(2)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU of N x 4 and M x 4 boxes (x1, y1, x2, y2)."""
+    inter = box_intersection(a, b)
     area_a = (a[:, 2:] - a[:, :2]).prod(1)
     area_b = (b[:, 2:] - b[:, :2]).prod(1)
     return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
