@@ -53,3 +53,23 @@ t.test('configuration errors name the variable', async (t) => {
   t.same(config.executionProviders, ['cuda', 'cpu']);
   t.ok(config.inferenceWorkers * config.intraOpThreads >= 1);
 });
+
+t.test('a detector whose namer is missing or does not fit refuses to load, naming why', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'namer-'));
+  await cp(join(MODELS_DIR, 'fashion-detector'), join(dir, 'fashion-detector'), { recursive: true });
+  const manifest = JSON.parse(await readFile(join(dir, 'fashion-detector', 'manifest.json'), 'utf8'));
+  const namer = manifest.output.namer?.model ?? 'fashion-scene-namer';
+  manifest.output.namer = { model: namer, crop: { size: 28, margin: 2, supersample: 2 } };
+  await writeFile(join(dir, 'fashion-detector', 'manifest.json'), JSON.stringify(manifest));
+  await t.rejects(loadBundles(dir), new RegExp(`fashion-detector names its boxes with ${namer}, which is not among the bundles`));
+  // a classifier of another input size as the namer
+  await cp(join(MODELS_DIR, 'fashion-classifier'), join(dir, 'other'), { recursive: true });
+  manifest.output.namer.model = 'fashion-classifier';
+  manifest.output.namer.crop.size = 32;
+  await writeFile(join(dir, 'fashion-detector', 'manifest.json'), JSON.stringify(manifest));
+  await t.rejects(loadBundles(dir), /whose input \(1x28x28\) is not 1x32x32/);
+  manifest.output.namer.crop.size = 28;
+  await writeFile(join(dir, 'fashion-detector', 'manifest.json'), JSON.stringify(manifest));
+  t.equal((await loadBundles(dir)).length, 2, 'a fitting classifier is accepted');
+  t.throws(() => validateManifest({ ...manifest, output: { ...manifest.output, namer: { model: 'x', crop: { size: 0, margin: 2, supersample: 2 } } } }), /output.namer.crop.size/);
+});

@@ -60,6 +60,20 @@ if (!detector) {
     allFound(t, tall.body.detections, 2, 64);
   });
 
+  t.test('boxes are named by the detector\'s scene namer, at the detector\'s width', async (t) => {
+    const namer = (detector.manifest.output as { namer?: { model: string } }).namer?.model;
+    const res = await request(app.server).post('/detect?width=0.5&scoreThreshold=0.1').attach('image', join(FIXTURES, 'scene-test-00000.png'));
+    t.equal(res.status, 200, JSON.stringify(res.body));
+    t.equal(res.body.namer, namer ?? null);
+    const found = res.body.detections as (Found & { detectorScore?: number })[];
+    t.ok(found.length >= truth.boxes.length, 'a low threshold keeps at least every object');
+    t.same(found.map((d) => d.score), [...found.map((d) => d.score)].sort((a, b) => b - a), 'best first');
+    if (namer === undefined) return;
+    t.ok(found.every((d) => d.detectorScore! >= d.score && d.detectorScore! >= 0.1), 'named scores are the detector\'s scaled by a probability; the threshold picks by the detector\'s');
+    const metrics = (await request(app.server).get('/metrics')).text;
+    t.match(metrics, new RegExp(`slimmable_inference_duration_seconds_count\\{model="${namer}",width="0.5"\\} [1-9]`), 'the namer ran at width 0.5');
+  });
+
   t.test('query parameters and errors', async (t) => {
     const few = await request(app.server).post('/detect?maxDetections=1&scoreThreshold=0.5').set('Content-Type', 'image/png').send(scene);
     t.equal(few.status, 200);

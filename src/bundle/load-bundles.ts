@@ -3,7 +3,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { metricOf, validateManifest, widthKey, type Manifest, type TensorEntry } from './manifest.js';
+import { metricOf, validateManifest, widthKey, type CenterNetOutput, type Manifest, type TensorEntry } from './manifest.js';
 import { rebuildWidth } from './rebuild-width.js';
 
 export interface WidthModel {
@@ -113,5 +113,26 @@ export async function loadBundles(modelsDir: string): Promise<SlimmableModel[]> 
     if (names.has(model.name)) throw new BundleError(`two bundles are named ${model.name}`);
     names.add(model.name);
   }
+  checkNamers(models);
   return models;
+}
+
+/** A detector that names its boxes needs its namer hosted too, with the same widths and a one-channel
+ * input of the crop's size: its measured mAP is the pair's, and it cannot answer without it. */
+export function checkNamers(models: SlimmableModel[]): void {
+  for (const model of models) {
+    const namer = model.manifest.task === 'detection' ? (model.manifest.output as unknown as CenterNetOutput).namer : undefined;
+    if (!namer) continue;
+    const found = models.find((m) => m.name === namer.model);
+    const fail = (why: string): never => {
+      throw new BundleError(`${model.name} names its boxes with ${namer.model}, ${why}`);
+    };
+    if (!found) fail(`which is not among the bundles (put its folder beside ${model.dir})`);
+    if (found!.manifest.task !== 'classification') fail(`which is a ${found!.manifest.task} bundle, not a classifier`);
+    if (model.manifest.input.shape[1] !== 1) fail('but crops are cut from one-channel inputs and its input has more channels');
+    const [, channels, height, width] = found!.manifest.input.shape;
+    if (channels !== 1 || height !== namer.crop.size || width !== namer.crop.size) fail(`whose input (${channels}x${height}x${width}) is not 1x${namer.crop.size}x${namer.crop.size}`);
+    const widths = (m: SlimmableModel): string => m.widths.map((w) => w.width).join(', ');
+    if (widths(found!) !== widths(model)) fail(`whose widths (${widths(found!)}) are not the detector's (${widths(model)})`);
+  }
 }

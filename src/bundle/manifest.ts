@@ -3,6 +3,8 @@
  * so a broken bundle fails at start-up with a precise message instead of at the first request.
  */
 
+import type { CropSpec } from '../vision/crop.js';
+
 export type Task = 'classification' | 'detection';
 export type ResizeMode = 'contain' | 'cover' | 'fill';
 
@@ -62,6 +64,14 @@ export interface CenterNetOutput {
   score_threshold: number;
   iou_threshold: number;
   max_detections: number;
+  /** A classification bundle that names each box from its crop, at the detector's width. */
+  namer?: NamerSpec;
+}
+
+/** The scene namer of a detector: which bundle, and how boxes are cropped for it (src/vision/crop.ts). */
+export interface NamerSpec {
+  model: string;
+  crop: CropSpec;
 }
 
 export interface Manifest {
@@ -150,6 +160,15 @@ export function validateManifest(value: Json): Manifest {
     need(typeof o.stride === 'number' && typeof o.num_classes === 'number', 'output.stride/num_classes', 'must be numbers');
     need(typeof o.score_threshold === 'number' && typeof o.iou_threshold === 'number' && typeof o.max_detections === 'number', 'output.score_threshold/iou_threshold/max_detections', 'must be numbers');
     need(o.class_score === undefined || CLASS_SCORES.some((c) => c === o.class_score), 'output.class_score', `must be one of ${CLASS_SCORES.join(', ')}`);
+    if (o.namer !== undefined) {
+      need(isRecord(o.namer) && typeof o.namer.model === 'string', 'output.namer.model', 'must name a classification bundle');
+      const crop = (o.namer as Record<string, Json>).crop;
+      need(isRecord(crop), 'output.namer.crop', 'must be an object');
+      const c = crop as Record<string, Json>;
+      need(Number.isInteger(c.size) && (c.size as number) > 0, 'output.namer.crop.size', 'must be a positive integer');
+      need(Number.isInteger(c.supersample) && (c.supersample as number) > 0, 'output.namer.crop.supersample', 'must be a positive integer');
+      need(typeof c.margin === 'number' && c.margin >= 0, 'output.namer.crop.margin', 'must be a number of pixels, 0 or more');
+    }
   }
   return value as unknown as Manifest;
 }

@@ -18,6 +18,8 @@ export interface InferOptions {
   arrivedAt: number;
   budgetMs: number;
   forcedWidth?: number;
+  /** Predicted ms that must follow this run at a width (e.g. a detector's namer), counted in the width choice. */
+  followUpMs?: (width: number) => number;
 }
 
 export interface InferResult {
@@ -113,7 +115,7 @@ export class InferenceService {
   async infer(model: SlimmableModel, data: Float32Array, dims: number[], options: InferOptions): Promise<InferResult> {
     if (!this.pool) throw new ApiError(503, 'not_ready', 'the inference workers are still starting', { 'Retry-After': '1' });
     const widths = model.widths.map((w) => w.width);
-    const tail = (width: number): number => this.latency.estimate(model.name, width).tail;
+    const tail = (width: number): number => this.latency.estimate(model.name, width).tail + (options.followUpMs?.(width) ?? 0);
     const floor = options.forcedWidth ?? Math.min(...widths);
     let choice: WidthChoice | undefined;
     const enqueuedAt = performance.now();

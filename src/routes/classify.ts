@@ -6,12 +6,12 @@ import { parsePositiveInt, runImageInference } from './image-inference.js';
 export default async function classifyRoute(app: FastifyInstance): Promise<void> {
   app.post('/classify', async (request, reply) => {
     let k = 5;
-    const inference = await runImageInference(app, request, reply, 'classification', (model, query) => {
-      const count = model.manifest.labels.length;
-      k = parsePositiveInt(query, 'topk', Math.min(5, count), count);
+    return runImageInference(app, request, reply, 'classification', {
+      validate: (model, query) => {
+        const count = model.manifest.labels.length;
+        k = parsePositiveInt(query, 'topk', Math.min(5, count), count);
+      },
+      answer: ({ model, result }) => ({ predictions: topK(result.outputs[model.manifest.output.name]!.data, model.manifest.labels, k) }),
     });
-    const labels = inference.model.manifest.labels;
-    const logits = inference.result.outputs[inference.model.manifest.output.name]!.data;
-    return { ...inference.common, predictions: topK(logits, labels, k) };
   });
 }

@@ -9,7 +9,7 @@ import type { Task } from '../bundle/manifest.js';
 import type { BudgetOutcome, InferResult } from '../engine/inference-service.js';
 import { ApiError } from '../errors.js';
 import { widthLabel } from '../metrics/service-metrics.js';
-import { preprocessImage, type Geometry } from '../vision/preprocess.js';
+import { preprocessImage, type ModelInput } from '../vision/preprocess.js';
 
 const MAX_BUDGET_MS = 3_600_000;
 
@@ -21,22 +21,38 @@ export interface BudgetReport {
   outcome: BudgetOutcome;
 }
 
-export interface ImageInference {
+/** One request's model run, handed to the endpoint's answer. */
+export interface InferenceRun {
   model: SlimmableModel;
   result: InferResult;
-  geometry: Geometry;
-  /** Fields every image endpoint answers with. */
-  common: {
-    model: string;
-    task: Task;
-    width: number;
-    widthSelection: 'budget' | 'forced';
-    expectedAccuracy: number;
-    metric: string;
-    budget: BudgetReport;
-    timings: { queueMs: number; preprocessMs: number; inferenceMs: number; totalMs: number };
-    executionProvider: string;
-  };
+  input: ModelInput;
+  /** Added to by runFollowUp: the queue wait and compute of every model the request ran. */
+  queueMs: number;
+  inferenceMs: number;
+  arrivedAt: number;
+  budgetMs: number;
+}
+
+/** Fields every image endpoint answers with, beside its own. */
+export interface CommonAnswer {
+  model: string;
+  task: Task;
+  width: number;
+  widthSelection: 'budget' | 'forced';
+  expectedAccuracy: number;
+  metric: string;
+  budget: BudgetReport;
+  timings: { queueMs: number; preprocessMs: number; inferenceMs: number; totalMs: number };
+  executionProvider: string;
+}
+
+export interface EndpointHooks<T> {
+  /** Checks the endpoint's own query parameters before any work is done. */
+  validate?: (model: SlimmableModel, query: Query) => void;
+  /** Predicted ms of work that follows the model run at a width (counted when choosing the width). */
+  followUpMs?: (model: SlimmableModel) => ((width: number) => number) | undefined;
+  /** The endpoint's own fields, from the run (timed: part of the request's total). */
+  answer: (run: InferenceRun) => T | Promise<T>;
 }
 
 type Query = Record<string, string | undefined>;
@@ -114,14 +130,21 @@ export async function readImage(request: FastifyRequest): Promise<Buffer> {
   throw new ApiError(400, 'empty_body', 'send an image: multipart/form-data with a file part, or a body with an image/* Content-Type');
 }
 
-/** `validate` checks the endpoint's own query parameters before any work is done. */
-export async function runImageInference(
+/** Run a second model on data derived from a run, at the run's width, within the same budget and accounting. */
+export async function runFollowUp(app: FastifyInstance, run: InferenceRun, model: SlimmableModel, data: Float32Array, dims: number[]): Promise<InferResult> {
+  const result = await app.inference.infer(model, data, dims, { arrivedAt: run.arrivedAt, budgetMs: run.budgetMs, forcedWidth: run.result.width });
+  run.queueMs += result.queueMs;
+  run.inferenceMs += result.inferenceMs;
+  return result;
+}
+
+export async function runImageInference<T extends object>(
   app: FastifyInstance,
   request: FastifyRequest,
   reply: FastifyReply,
   task: Task,
-  validate: (model: SlimmableModel, query: Query) => void = () => {},
-): Promise<ImageInference> {
+  hooks: EndpointHooks<T>,
+): Promise<CommonAnswer & T> {
   checkAcceptsJson(request);
   const query = request.query as Query;
   const model = resolveModel(app, query, task);
@@ -130,7 +153,7 @@ export async function runImageInference(
   const budget = parseBudget(request.headers['x-latency-budget'], app.config.defaultBudgetMs);
   request.summary.budgetMs = budget.ms;
   const forcedWidth = parseForcedWidth(request.headers['x-model-width'], query.width, model);
-  validate(model, query);
+  hooks.validate?.(model, query);
 
   const bytes = await readImage(request);
   const [, channels, height, width] = model.manifest.input.shape;
@@ -139,34 +162,33 @@ export async function runImageInference(
   const preprocessMs = performance.now() - preprocessStart;
   app.metrics.preprocessDuration.observe({ model: model.name }, preprocessMs / 1000);
 
-  const result = await app.inference.infer(model, input.data, input.dims, { arrivedAt: request.arrivedAt, budgetMs: budget.ms, forcedWidth });
+  const followUpMs = hooks.followUpMs?.(model);
+  const result = await app.inference.infer(model, input.data, input.dims, { arrivedAt: request.arrivedAt, budgetMs: budget.ms, forcedWidth, ...(followUpMs && { followUpMs }) });
+  const run: InferenceRun = { model, result, input, queueMs: result.queueMs, inferenceMs: result.inferenceMs, arrivedAt: request.arrivedAt, budgetMs: budget.ms };
+  const body = await hooks.answer(run);
   const totalMs = performance.now() - request.arrivedAt;
   const met = totalMs <= budget.ms;
   const outcome: BudgetOutcome = met ? 'met' : result.choice.feasible ? 'missed' : 'infeasible';
   const accuracy = model.widths.find((w) => w.width === result.width)!.accuracy;
-  const timings = { queueMs: round(result.queueMs), preprocessMs: round(preprocessMs), inferenceMs: round(result.inferenceMs), totalMs: round(totalMs) };
+  const timings = { queueMs: round(run.queueMs), preprocessMs: round(preprocessMs), inferenceMs: round(run.inferenceMs), totalMs: round(totalMs) };
 
   app.metrics.budgetOutcomes.inc({ model: model.name, outcome });
   app.metrics.deliveredAccuracy.observe({ model: model.name }, accuracy);
   Object.assign(request.summary, { width: result.width, budgetOutcome: outcome, timings });
   reply.header('X-Model-Width', widthLabel(result.width));
   reply.header('Server-Timing', `queue;dur=${timings.queueMs}, preprocess;dur=${timings.preprocessMs}, inference;dur=${timings.inferenceMs}, total;dur=${timings.totalMs}`);
-  return {
-    model,
-    result,
-    geometry: input.geometry,
-    common: {
-      model: model.name,
-      task,
-      width: result.width,
-      widthSelection: forcedWidth === undefined ? 'budget' : 'forced',
-      expectedAccuracy: accuracy,
-      metric: model.manifest.metric,
-      budget: { ms: budget.ms, source: budget.source, predictedMs: round(result.choice.predictedMs), met, outcome },
-      timings,
-      executionProvider: app.inference.provider,
-    },
+  const common: CommonAnswer = {
+    model: model.name,
+    task,
+    width: result.width,
+    widthSelection: forcedWidth === undefined ? 'budget' : 'forced',
+    expectedAccuracy: accuracy,
+    metric: model.manifest.metric,
+    budget: { ms: budget.ms, source: budget.source, predictedMs: round(result.choice.predictedMs), met, outcome },
+    timings,
+    executionProvider: app.inference.provider,
   };
+  return { ...common, ...body };
 }
 
 function round(ms: number): number {

@@ -25,6 +25,8 @@ export interface Geometry {
 
 export interface ModelInput {
   data: Float32Array;
+  /** The same image as uint8 pixels at the model's input size (height x width x channels), e.g. for crops. */
+  pixels: Uint8Array;
   dims: [number, number, number, number];
   geometry: Geometry;
 }
@@ -86,6 +88,7 @@ export async function preprocessImage(bytes: Buffer, pre: Preprocess, size: { ch
   }
   return {
     data: normalizePixels(raw.data, 'hwc', size.channels, size.height, size.width, pre),
+    pixels: raw.data,
     dims: [1, size.channels, size.height, size.width],
     geometry: { ...geometry, originalWidth, originalHeight },
   };

@@ -8,6 +8,7 @@ accuracy per width with --accuracy (the exporter cannot evaluate ImageNet here).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -50,9 +51,21 @@ def fashion_preprocess() -> dict[str, object]:
     return {"resize": "contain", "background": [0], "colorspace": "grayscale", "scale": 1 / 255, "mean": [data.MEAN], "std": [data.STD]}
 
 
-def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) -> BundleSpec:
+def namer_entry(namer: str, cascade: Path) -> tuple[dict[str, object], dict[float, dict[str, float]], dict[float, dict[str, float]]]:
+    """The manifest's output.namer, and the mAP per width with and without naming, from the report
+    of slimmable.cascade (which measured this detector with that namer)."""
+    from ..namer import CROP_MARGIN, CROP_SIZE, CROP_SUPERSAMPLE
+
+    report = json.loads(cascade.read_text())
+    widths = {float(w): r for w, r in report["widths"].items()}
+    entry = {"model": namer, "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "supersample": CROP_SUPERSAMPLE}}
+    return entry, {w: r["named"] for w, r in widths.items()}, {w: r["detector"] for w, r in widths.items()}
+
+
+def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str, namer: str | None = None, cascade: Path | None = None) -> BundleSpec:
     """Detection bundles: CenterNet-style output and its decoding parameters; mAP measured by the
-    training run on the Fashion-scenes test set."""
+    training run on the Fashion-scenes test set, or with a namer (``namer`` bundle name, ``cascade``
+    its slimmable.cascade report) the mAP of the pair, the detector's own kept beside it."""
     from ..detection import STRIDE
     from ..scenes import make_scenes
     from ..train_detector import MEAN, STD, TEST_SEED, recorded_class_score
@@ -60,6 +73,15 @@ def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) ->
     measured = {float(w): r for w, r in dict(meta.get("test_map") or {}).items()}  # type: ignore[arg-type]
     if not measured:
         raise SystemExit("the detector checkpoint holds no measured mAP (test_map); export final.pt of a finished run")
+    naming: dict[str, object] = {}
+    width_metrics = {w: {"map": float(r["map"])} for w, r in measured.items()}
+    if namer and cascade:
+        entry, named, alone = namer_entry(namer, cascade)
+        if set(named) != set(measured) or any(abs(alone[w]["map50"] - float(measured[w]["map50"])) > 1e-4 for w in measured):
+            raise SystemExit(f"{cascade} does not measure this detector (its detector-alone mAP differs from the checkpoint's)")
+        naming = {"namer": entry}
+        measured = named
+        width_metrics = {w: {"map": float(named[w]["map"]), "map50_detector": float(alone[w]["map50"]), "map_detector": float(alone[w]["map"])} for w in named}
     size = int(getattr(model, "input_size"))
     scenes = make_scenes(data.load_split("test"), TEST_SEED, 1, size=size)
     num_classes = int(getattr(model, "num_classes"))
@@ -72,11 +94,11 @@ def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str) ->
             "name": "output", "kind": "centernet", "stride": STRIDE, "num_classes": num_classes,
             "channels": {"heatmap_logits": [0, num_classes], "size": [num_classes, num_classes + 2], "offset": [num_classes + 2, num_classes + 4]},
             "class_score": recorded_class_score(meta),  # the decoding its mAP was measured with
-            "score_threshold": 0.3, "iou_threshold": 0.5, "max_detections": 100,
+            "score_threshold": 0.3, "iou_threshold": 0.5, "max_detections": 100, **naming,
         },
         accuracy={w: float(r["map50"]) for w, r in measured.items()},
         metric="map50",
-        width_metrics={w: {"map": float(r["map"])} for w, r in measured.items()},
+        width_metrics=width_metrics,
         golden_pixels=torch.stack([s.image for s in scenes]),
         # a run started from another (--init-from) carries the earlier runs' recipes: the bundle names them all
         extra={"training": meta.get("config", {}), **({"earlier_training_stages": meta["earlier_stages"]} if meta.get("earlier_stages") else {}),
@@ -98,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, help="text file, one label per line (default: Fashion-MNIST's)")
     parser.add_argument("--evaluate", action="store_true", help="re-measure accuracy on the Fashion-MNIST test split")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--namer", help="detectors: the bundle name of the scene namer that names their boxes (needs --cascade)")
+    parser.add_argument("--cascade", type=Path, help="detectors: slimmable.cascade's report of this detector with that namer (the mAP the bundle records)")
     args = parser.parse_args(argv)
 
     model_kwargs = {k: v for k, v in (("input_size", args.input_size), ("in_channels", args.in_channels), ("num_classes", args.num_classes)) if v}
@@ -122,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         labels = [f"class {i}" for i in range(int(getattr(model, "num_classes")))]
     if str(meta.get("arch")) == "slimmable_detector" or args.arch == "slimmable_detector":
-        spec = detector_spec(model, meta, args.name or args.out.name)
+        if bool(args.namer) != bool(args.cascade):
+            parser.error("--namer and --cascade go together: the namer's name and the report that measured it with this detector")
+        spec = detector_spec(model, meta, args.name or args.out.name, args.namer, args.cascade)
     else:
         spec = BundleSpec(
         name=args.name or args.out.name,
