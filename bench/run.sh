@@ -29,6 +29,9 @@ for model in fashion-classifier fashion-detector; do
   node dist-bench/server-overhead.js "$model" | tee "bench/results/server-overhead-$model.txt"
 done
 
+echo "== what naming costs /detect, per width"
+node dist-bench/detect-naming.js | tee bench/results/detect-naming.txt
+
 echo "== adaptive vs fixed width under open-loop load"
 node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" \
   | tee bench/results/adaptive-vs-fixed-fashion-detector.txt

@@ -53,21 +53,32 @@ def cascade_map(detector: nn.Module, namer: nn.Module, scenes: list[Scene], widt
     return {"detector": evaluate_map(detections, scenes, len(LABELS)), "named": evaluate_map(named, scenes, len(LABELS))}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def pair_arguments(parser: argparse.ArgumentParser, scenes: int) -> None:
+    """The options of the CLIs that evaluate a detector with its namer (this one, cascade_probes)."""
     parser.add_argument("--detector", type=Path, required=True, help="train_detector's final.pt")
     parser.add_argument("--namer", type=Path, required=True, help="slimmable.namer's final.pt")
-    parser.add_argument("--scenes", type=int, default=2000, help="the first test scenes (seed 1)")
-    parser.add_argument("--widths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--scenes", type=int, default=scenes, help="the first test scenes (seed 1)")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", type=Path, help="also write the report as JSON here (the exporter's --cascade)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+
+
+def load_pair(args: argparse.Namespace) -> tuple[nn.Module, dict[str, object], nn.Module, list[Scene]]:
+    """The detector (and its checkpoint's metadata), the namer in eval mode, and the test scenes."""
     if args.threads:
         torch.set_num_threads(args.threads)
     detector, meta = load_model(args.detector)
     namer, _ = load_model(args.namer)
+    namer.eval()
     print(f"generating {args.scenes} test scenes ...", flush=True)
-    scenes = make_scenes(load_split("test"), TEST_SEED, args.scenes)
+    return detector, meta, namer, make_scenes(load_split("test"), TEST_SEED, args.scenes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pair_arguments(parser, scenes=2000)
+    parser.add_argument("--widths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    args = parser.parse_args(argv)
+    detector, meta, namer, scenes = load_pair(args)
     results: dict[str, dict[str, dict[str, float]]] = {}
     for width in args.widths:
         start = time.perf_counter()

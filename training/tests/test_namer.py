@@ -106,3 +106,16 @@ def test_a_detector_exported_with_its_namer_records_the_pairs_map_and_its_own(tm
     other.write_text(report.read_text().replace('"map50": 0.6,', '"map50": 0.7,'))
     with pytest.raises(SystemExit, match="does not measure this detector"):
         detector_spec(model, meta, "d", "namer-x", other)
+
+
+def test_the_probes_oracle_keeps_only_right_classes_and_the_top_class_variant_adds_the_namers_choice() -> None:
+    from slimmable.cascade_probes import oracle, scaled, with_namer_top_class
+
+    scene = Scene(torch.zeros(1, 32, 32, dtype=torch.uint8), torch.tensor([[0.0, 0, 8, 8], [10, 10, 20, 20]]), torch.tensor([3, 5]))
+    d = Detections(torch.tensor([[0.0, 0, 8, 8], [10, 10, 20, 21]]), torch.tensor([0.9, 0.6]), torch.tensor([3, 4]))
+    assert oracle(d, torch.zeros(2, 10), scene).scores.tolist() == pytest.approx([0.9, 0.0])
+    p = torch.full((2, 10), 0.01)
+    p[0, 3], p[1, 5] = 0.91, 0.91  # the namer agrees on the first box and says 5 for the second
+    both = with_namer_top_class(d, p, scene)
+    assert sorted(zip(both.labels.tolist(), [round(v, 4) for v in both.scores.tolist()])) == [(3, 0.819), (4, 0.006), (5, 0.546)]
+    assert len(scaled(1.0, threshold=0.05)(d, p, scene).scores) == 1  # 0.6 x 0.01 falls below

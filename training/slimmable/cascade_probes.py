@@ -1,0 +1,117 @@
+"""The choices behind slimmable.cascade, measured: where the threshold applies, how the two scores
+combine, test-time flips, and how far perfect naming of the detector's boxes would go.
+
+Every variant starts from the same decoded boxes (detector score above 0.05) at one width:
+
+- ``named``: detector score x the namer's probability of the box's class (what /detect does);
+- ``named, threshold on the named score``: the same, boxes whose named score is 0.05 or less dropped;
+- ``named x p^0.5`` and ``x p^2``: the probability weighted less or more;
+- ``named + the namer's top class``: each box also answered for the namer's own best class;
+- ``flips``: the detector's output averaged with its output on the mirrored scene (boxes decoded
+  from the average), named, and named by the namer averaged over mirrored crops;
+- ``oracle naming``: each box kept with its score only if its class is that of the true box it
+  overlaps most (the ceiling of re-scoring the detector's boxes).
+
+    python3 -m slimmable.cascade_probes --detector runs/fashion-detector-branch/final.pt \\
+      --namer runs/fashion-scene-namer/final.pt --scenes 500 --out ../docs/detection/cascade-probes.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .cascade import load_pair, pair_arguments
+from .data import LABELS, normalize
+from .detection import Detections, box_iou, decode, evaluate_map, nms
+from .layers import set_width
+from .namer import crop_boxes
+from .naming import save_report
+from .scenes import Scene
+from .train_detector import raw_outputs, recorded_class_score
+
+Rescore = Callable[[Detections, torch.Tensor, Scene], Detections]
+
+
+def flipped_average(detector: nn.Module, scenes: list[Scene], width: float, num_classes: int) -> torch.Tensor:
+    """The detector's raw output averaged with its output on the mirrored scenes, mirrored back (the
+    x offset within a cell mirrors to 1 - offset)."""
+    plain = raw_outputs(detector, scenes, width)
+    mirrored = raw_outputs(detector, [Scene(s.image.flip(-1), s.boxes, s.labels) for s in scenes], width).flip(-1)
+    mirrored[:, num_classes + 2] = 1 - mirrored[:, num_classes + 2]
+    return (plain + mirrored) / 2
+
+
+def namer_probabilities(namer: nn.Module, scene: Scene, boxes: torch.Tensor, flip: bool) -> torch.Tensor:
+    crops = normalize(crop_boxes(scene.image, boxes))
+    with torch.no_grad():
+        p = torch.softmax(namer(crops), 1)
+        return (p + torch.softmax(namer(crops.flip(-1)), 1)) / 2 if flip else p
+
+
+def scaled(power: float, threshold: float = 0.0) -> Rescore:
+    def rescore(d: Detections, p: torch.Tensor, _scene: Scene) -> Detections:
+        scores = d.scores * p[torch.arange(len(d.labels)), d.labels] ** power
+        keep = scores > threshold
+        return Detections(d.boxes[keep], scores[keep], d.labels[keep])
+    return rescore
+
+
+def with_namer_top_class(d: Detections, p: torch.Tensor, _scene: Scene) -> Detections:
+    rows = torch.arange(len(d.labels))
+    top = p.argmax(1)
+    extra = top != d.labels
+    boxes = torch.cat([d.boxes, d.boxes[extra]])
+    labels = torch.cat([d.labels, top[extra]])
+    scores = torch.cat([d.scores * p[rows, d.labels], d.scores[extra] * p[rows[extra], top[extra]]])
+    keep = nms(boxes, scores, labels, 0.5)
+    return Detections(boxes[keep], scores[keep], labels[keep])
+
+
+def oracle(d: Detections, _p: torch.Tensor, scene: Scene) -> Detections:
+    if len(scene.labels) == 0:
+        return d
+    right = scene.labels[box_iou(d.boxes, scene.boxes).argmax(1)] == d.labels
+    return Detections(d.boxes, d.scores * right.float(), d.labels)
+
+
+def rescored_map50(detections: list[Detections], scenes: list[Scene], namer: nn.Module, rescore: Rescore, flip: bool = False) -> float:
+    out = [d if len(d.labels) == 0 else rescore(d, namer_probabilities(namer, s, d.boxes, flip), s) for s, d in zip(scenes, detections)]
+    return round(evaluate_map(out, scenes, len(LABELS))["map50"], 4)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pair_arguments(parser, scenes=500)
+    parser.add_argument("--width", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    detector, meta, namer, scenes = load_pair(args)
+    set_width(namer, args.width)
+    classes, scoring = len(LABELS), recorded_class_score(meta)
+    plain = [decode(o, classes, class_score=scoring) for o in raw_outputs(detector, scenes, args.width)]
+    flips = [decode(o, classes, class_score=scoring) for o in flipped_average(detector, scenes, args.width, classes)]
+    results = {
+        "detector alone": round(evaluate_map(plain, scenes, classes)["map50"], 4),
+        "named": rescored_map50(plain, scenes, namer, scaled(1.0)),
+        "named, threshold 0.05 on the named score": rescored_map50(plain, scenes, namer, scaled(1.0, 0.05)),
+        "named x p^0.5": rescored_map50(plain, scenes, namer, scaled(0.5)),
+        "named x p^2": rescored_map50(plain, scenes, namer, scaled(2.0)),
+        "named + the namer's top class": rescored_map50(plain, scenes, namer, with_namer_top_class),
+        "detector flips, alone": round(evaluate_map(flips, scenes, classes)["map50"], 4),
+        "detector flips, named": rescored_map50(flips, scenes, namer, scaled(1.0)),
+        "detector and namer flips, named": rescored_map50(flips, scenes, namer, scaled(1.0), flip=True),
+        "oracle naming of the detector's boxes": rescored_map50(plain, scenes, namer, oracle),
+    }
+    for name, value in results.items():
+        print(f"{name}: mAP@0.5 {value:.4f}", flush=True)
+    save_report(args.out, {"detector": str(args.detector), "namer": str(args.namer), "scenes": args.scenes, "width": args.width, "map50": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
