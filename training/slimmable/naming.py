@@ -27,7 +27,9 @@ def longest_sides(scene: Scene) -> torch.Tensor:
 
 def crop_objects(scene: Scene, size: int = 28, margin: int = 2) -> torch.Tensor:
     """Each object as a ``size`` x ``size`` uint8 crop: the square around its box centre whose side is
-    the box's longest side plus ``margin`` px each way (zeros beyond the canvas), resized."""
+    the box's longest side plus ``margin`` px each way (zeros beyond the canvas), resized. The
+    yardstick classifier and the crop teacher were trained on these crops, so they stay; the scene
+    namer uses ``namer.crop_boxes``, whose arithmetic the server can reproduce exactly."""
     if len(scene.boxes) == 0:
         return torch.zeros(0, 1, size, size, dtype=torch.uint8)
     sides = [int(s) + 2 * margin for s in longest_sides(scene).tolist()]
