@@ -23,6 +23,7 @@ from typing import Sequence
 
 import torch
 
+from .checkpoint import load_model
 from .data import Split, load_split
 from .layers import set_width
 from .naming import naming_report, save_report
@@ -89,17 +90,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-scenes", type=int, default=2000, help="test scenes whose true boxes score the namer")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--jitter", type=float, default=0.06, help="box jitter of the training crops (relative std)")
+    parser.add_argument("--first-scene", type=int, default=0, help="index of the first training scene (a later run can crop fresh scenes)")
+    parser.add_argument("--init-from", type=Path, help="start from this namer's weights (e.g. to go on training on fresh crops)")
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--warmup-epochs", type=float, default=TrainConfig.warmup_epochs)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--report", type=Path, help="also write the naming report (width 1.0) as JSON here")
     args = parser.parse_args(argv)
     print(f"cropping the objects of {args.train_scenes} training and {args.test_scenes} test scenes ...", flush=True)
-    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes)
+    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes, start=args.first_scene)
     test_scenes = make_scenes(load_split("test"), TEST_SEED, args.test_scenes)
     splits = scene_crops(train_scenes, args.jitter, args.seed), scene_crops(test_scenes)
     print(f"{len(splits[0])} training crops (jitter {args.jitter}), {len(splits[1])} test crops (true boxes)", flush=True)
-    config = TrainConfig(epochs=args.epochs, threads=args.threads, seed=args.seed)
-    model, accuracy = train(config, args.out, splits=splits, distill=True, log=lambda line: print(line, flush=True))
+    config = TrainConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, lr=args.lr, warmup_epochs=args.warmup_epochs)
+    start = load_model(args.init_from)[0] if args.init_from else None
+    model, accuracy = train(config, args.out, splits=splits, model=start, distill=True, log=lambda line: print(line, flush=True))
     set_width(model, 1.0)
     report = {"namer": "fashion_cnn, all widths, on crops of Fashion scenes", "train_crops": len(splits[0]), "jitter": args.jitter,
               "epochs": args.epochs, "top1_by_width": {str(w): round(a, 4) for w, a in accuracy.items()},

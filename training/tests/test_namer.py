@@ -119,3 +119,19 @@ def test_the_probes_oracle_keeps_only_right_classes_and_the_top_class_variant_ad
     both = with_namer_top_class(d, p, scene)
     assert sorted(zip(both.labels.tolist(), [round(v, 4) for v in both.scores.tolist()])) == [(3, 0.819), (4, 0.006), (5, 0.546)]
     assert len(scaled(1.0, threshold=0.05)(d, p, scene).scores) == 1  # 0.6 x 0.01 falls below
+
+
+@needs_data
+def test_the_namer_cli_trains_every_width_and_a_second_run_goes_on_from_the_first(tmp_path: Path) -> None:
+    from slimmable.checkpoint import load_model
+    from slimmable.namer import main as namer_main
+
+    tiny = ["--train-scenes", "80", "--test-scenes", "6", "--epochs", "1", "--threads", "1"]
+    assert namer_main(["--out", str(tmp_path / "first"), *tiny, "--report", str(tmp_path / "first.json")]) == 0
+    report = json.loads((tmp_path / "first.json").read_text())
+    assert set(report["top1_by_width"]) == {"0.25", "0.5", "0.75", "1.0"} and report["width_1"]["objects"] > 0
+    first, _ = load_model(tmp_path / "first" / "final.pt")
+    assert namer_main(["--out", str(tmp_path / "more"), *tiny, "--first-scene", "80", "--init-from", str(tmp_path / "first" / "final.pt"), "--lr", "0"]) == 0
+    more, _ = load_model(tmp_path / "more" / "final.pt")
+    weights = [n for n in first.state_dict() if n.endswith("weight") and "bn" not in n]
+    assert all(torch.equal(first.state_dict()[n], more.state_dict()[n]) for n in weights)  # LR 0: the weights it started from
