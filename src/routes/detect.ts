@@ -22,7 +22,7 @@ function outputSpec(run: Pick<InferenceRun, 'model'>): CenterNetOutput {
   return run.model.manifest.output as unknown as CenterNetOutput;
 }
 
-/** The namer's logits for each detection's crop, run at the detector's width. */
+/** The detections re-scored by the namer (run on their crops at the detector's width), best first; as they were without a namer. */
 async function nameBoxes(app: FastifyInstance, run: InferenceRun, detections: Detection[]): Promise<(Detection & Partial<NamedDetection>)[]> {
   const spec = outputSpec(run).namer;
   if (!spec || detections.length === 0) return detections;
