@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { loadBundle } from '../dist/bundle/load-bundles.js';
 import type { CenterNetOutput } from '../dist/bundle/manifest.js';
 import { quantile } from './open-loop.js';
+import { timeRuns } from './ort-timing.js';
 import { startServer } from './server-process.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -26,16 +27,9 @@ const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 async function rawP50(graph: Uint8Array, dims: number[]): Promise<number> {
   const session = await ort.InferenceSession.create(graph, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   const input = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.5), dims);
-  const times: number[] = [];
-  const end = performance.now() + SECONDS * 500;
-  for (let i = 0; i < 5; i += 1) await session.run({ [session.inputNames[0]!]: input });
-  while (performance.now() < end || times.length < 20) {
-    const start = performance.now();
-    await session.run({ [session.inputNames[0]!]: input });
-    times.push(performance.now() - start);
-  }
+  const { p50 } = await timeRuns(session, input, SECONDS * 500);
   await session.release();
-  return quantile(sorted(times), 0.5);
+  return p50;
 }
 
 interface Answer {

@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBundle } from '../dist/bundle/load-bundles.js';
+import { timeRuns } from './ort-timing.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const dirs = ['models', 'bench/tmp']
@@ -16,19 +17,6 @@ const dirs = ['models', 'bench/tmp']
   .filter(existsSync)
   .flatMap((d) => readdirSync(d).map((name) => join(d, name)))
   .filter((d) => existsSync(join(d, 'manifest.json')));
-
-async function timeRuns(session: ort.InferenceSession, input: ort.Tensor, minMs: number): Promise<{ mean: number; p50: number; runs: number }> {
-  for (let i = 0; i < 5; i += 1) await session.run({ [session.inputNames[0]!]: input });
-  const times: number[] = [];
-  const end = performance.now() + minMs;
-  while (performance.now() < end || times.length < 20) {
-    const start = performance.now();
-    await session.run({ [session.inputNames[0]!]: input });
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return { mean: times.reduce((a, b) => a + b, 0) / times.length, p50: times[Math.floor(times.length / 2)]!, runs: times.length };
-}
 
 const results = [];
 for (const dir of dirs) {

@@ -123,16 +123,14 @@ export function checkNamers(models: SlimmableModel[]): void {
   for (const model of models) {
     const namer = model.manifest.task === 'detection' ? (model.manifest.output as unknown as CenterNetOutput).namer : undefined;
     if (!namer) continue;
+    const why = (reason: string): BundleError => new BundleError(`${model.name} names its boxes with ${namer.model}, ${reason}`);
     const found = models.find((m) => m.name === namer.model);
-    const fail = (why: string): never => {
-      throw new BundleError(`${model.name} names its boxes with ${namer.model}, ${why}`);
-    };
-    if (!found) fail(`which is not among the bundles (put its folder beside ${model.dir})`);
-    if (found!.manifest.task !== 'classification') fail(`which is a ${found!.manifest.task} bundle, not a classifier`);
-    if (model.manifest.input.shape[1] !== 1) fail('but crops are cut from one-channel inputs and its input has more channels');
-    const [, channels, height, width] = found!.manifest.input.shape;
-    if (channels !== 1 || height !== namer.crop.size || width !== namer.crop.size) fail(`whose input (${channels}x${height}x${width}) is not 1x${namer.crop.size}x${namer.crop.size}`);
+    if (!found) throw why(`which is not among the bundles (put its folder beside ${model.dir})`);
+    if (found.manifest.task !== 'classification') throw why(`which is a ${found.manifest.task} bundle, not a classifier`);
+    if (model.manifest.input.shape[1] !== 1) throw why('but crops are cut from one-channel inputs and its input has more channels');
+    const [, channels, height, width] = found.manifest.input.shape;
+    if (channels !== 1 || height !== namer.crop.size || width !== namer.crop.size) throw why(`whose input (${channels}x${height}x${width}) is not 1x${namer.crop.size}x${namer.crop.size}`);
     const widths = (m: SlimmableModel): string => m.widths.map((w) => w.width).join(', ');
-    if (widths(found!) !== widths(model)) fail(`whose widths (${widths(found!)}) are not the detector's (${widths(model)})`);
+    if (widths(found) !== widths(model)) throw why(`whose widths (${widths(found)}) are not the detector's (${widths(model)})`);
   }
 }

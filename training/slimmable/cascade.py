@@ -33,12 +33,19 @@ from .scenes import Scene, make_scenes
 from .train_detector import TEST_SEED, detect_all, recorded_class_score
 
 
+def namer_probabilities(namer: nn.Module, scene: Scene, boxes: torch.Tensor, flip: bool = False) -> torch.Tensor:
+    """The namer's class probabilities for each box's crop (with ``flip``, averaged with the mirrored crop's)."""
+    crops = normalize(crop_boxes(scene.image, boxes))
+    with torch.no_grad():
+        p = torch.softmax(namer(crops), 1)
+        return (p + torch.softmax(namer(crops.flip(-1)), 1)) / 2 if flip else p
+
+
 def name_detections(namer: nn.Module, scene: Scene, detections: Detections) -> Detections:
     """Re-score one scene's detections by the namer's probability of each box's class, best first."""
     if len(detections.scores) == 0:
         return detections
-    with torch.no_grad():
-        probabilities = torch.softmax(namer(normalize(crop_boxes(scene.image, detections.boxes))), 1)
+    probabilities = namer_probabilities(namer, scene, detections.boxes)
     scores = detections.scores * probabilities[torch.arange(len(detections.labels)), detections.labels]
     keep = scores.argsort(descending=True)
     return Detections(detections.boxes[keep], scores[keep], detections.labels[keep])

@@ -26,11 +26,10 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .cascade import load_pair, pair_arguments
-from .data import LABELS, normalize
+from .cascade import load_pair, namer_probabilities, pair_arguments
+from .data import LABELS
 from .detection import Detections, box_iou, decode, evaluate_map, nms
 from .layers import set_width
-from .namer import crop_boxes
 from .naming import save_report
 from .scenes import Scene
 from .train_detector import raw_outputs, recorded_class_score
@@ -45,13 +44,6 @@ def flipped_average(detector: nn.Module, scenes: list[Scene], width: float, num_
     mirrored = raw_outputs(detector, [Scene(s.image.flip(-1), s.boxes, s.labels) for s in scenes], width).flip(-1)
     mirrored[:, num_classes + 2] = 1 - mirrored[:, num_classes + 2]
     return (plain + mirrored) / 2
-
-
-def namer_probabilities(namer: nn.Module, scene: Scene, boxes: torch.Tensor, flip: bool) -> torch.Tensor:
-    crops = normalize(crop_boxes(scene.image, boxes))
-    with torch.no_grad():
-        p = torch.softmax(namer(crops), 1)
-        return (p + torch.softmax(namer(crops.flip(-1)), 1)) / 2 if flip else p
 
 
 def scaled(power: float, threshold: float = 0.0) -> Rescore:
