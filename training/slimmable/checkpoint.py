@@ -1,6 +1,8 @@
-"""Load slimmable weights: our own training checkpoints (final.pt / last.pt) and state dicts named like
+"""Load slimmable weights: our own training checkpoints (final.pt / last.pt), state dicts named like
 the reference implementation (per-width BN under ``<prefix>.bn.<i>.*``, optional ``module.`` prefix,
-checkpoint under ``model``), so holders of the published checkpoints can export them."""
+checkpoint under ``model``), so holders of the published checkpoints can export them, and exported
+bundle folders (models/<name>), so what ships can be evaluated or trained further without its
+training checkpoint."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .export.unbundle import is_bundle, load_bundle
 from .layers import SwitchableBatchNorm2d
 from .models import build_model, kwargs_from_recipe
 
@@ -79,7 +82,10 @@ def load_model(
     **model_kwargs: int,
 ) -> tuple[nn.Module, dict[str, object]]:
     """Build the model a checkpoint describes (or ``arch``/``widths`` for bare state dicts) and load it.
-    Returns the model (eval mode) and the checkpoint's metadata (e.g. measured test accuracy)."""
+    Returns the model (eval mode) and the checkpoint's metadata (e.g. measured test accuracy).
+    A bundle folder is rebuilt from its files and checked against its golden outputs."""
+    if is_bundle(path):
+        return load_bundle(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     checkpoint = torch.load(path, map_location="cpu")

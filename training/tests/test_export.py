@@ -15,6 +15,7 @@ from slimmable.export.onnx_graph import export_width
 from slimmable.export.plain import bn_tensor_names, plain_copy
 from slimmable.export.rebuild import RecipeError, derive_recipe, prove_sharing
 from slimmable.export.tensor_file import read_tensor
+from slimmable.export.unbundle import BundleLoadError
 from slimmable.layers import set_width
 from slimmable.models import build_model
 from slimmable.train import TrainConfig, save_final
@@ -196,3 +197,31 @@ def test_a_detector_with_a_box_branch_or_a_fine_class_path_rebuilds_every_width_
             assert np.array_equal(numpy_helper.to_array(tensor), own_tensors[tensor.name]), (entry["width"], tensor.name)
     assert all(any(name.startswith(prefix) for name in model.state_dict())
                for prefix in (["predict_box"] if "box_channels" in extra else []) + (["predict_fine"] if "fine_class_channels" in extra else []))
+
+
+def test_a_bundle_loads_back_into_the_model_it_was_exported_from(tmp_path: Path) -> None:
+    model, _, bundle = fashion_bundle(tmp_path)
+    loaded, meta = load_model(bundle)
+    assert meta["arch"] == "fashion_cnn" and meta["widths"] == [0.25, 0.5, 0.75, 1.0] and meta["golden_max_error"] <= 1e-6
+    source = model.state_dict()
+    for key, value in loaded.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.equal(value, source[key]), key
+
+
+def test_a_bundle_whose_files_disagree_with_its_golden_outputs_is_refused(tmp_path: Path) -> None:
+    _, manifest, bundle = fashion_bundle(tmp_path)
+    narrow_bn = np.fromfile(bundle / "switchable_bn.bin", "<f4")
+    (narrow_bn * 1.5).astype("<f4").tofile(bundle / "switchable_bn.bin")  # every narrower width's BN off
+    with pytest.raises(BundleLoadError, match="golden outputs"):
+        load_model(bundle)
+    manifest["architecture"] = "Unknown"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleLoadError, match="architecture 'Unknown'"):
+        load_model(bundle)
+
+
+def test_the_shipped_detector_bundle_loads_with_its_recipe() -> None:
+    model, meta = load_model(Path(__file__).resolve().parents[2] / "models" / "fashion-detector")
+    assert meta["arch"] == "slimmable_detector" and meta["config"]["class_score"] == "blend"  # type: ignore[index]
+    assert meta["golden_max_error"] <= 1e-4
