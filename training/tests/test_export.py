@@ -225,3 +225,15 @@ def test_the_shipped_detector_bundle_loads_with_its_recipe() -> None:
     model, meta = load_model(Path(__file__).resolve().parents[2] / "models" / "fashion-detector")
     assert meta["arch"] == "slimmable_detector" and meta["config"]["class_score"] == "blend"  # type: ignore[index]
     assert meta["golden_max_error"] <= 1e-4
+
+
+def test_the_shipped_detector_re_exports_from_its_bundle_byte_for_byte(tmp_path: Path) -> None:
+    # The bundle's measured mAP (the detector's own and the pair's), recipe and weights come back
+    # through load_model, so exporting it again writes the same files and the same manifest.
+    repo = Path(__file__).resolve().parents[2]
+    shipped = repo / "models" / "fashion-detector"
+    assert export_main(["--checkpoint", str(shipped), "--out", str(tmp_path), "--name", "fashion-detector", "--namer", "fashion-scene-namer",
+                        "--cascade", str(repo / "docs" / "detection" / "cascade.json")]) == 0
+    for name in ("shared.onnx", "switchable_bn.bin", "golden.bin"):
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((shipped / "manifest.json").read_text())

@@ -101,7 +101,8 @@ def check_golden(model: nn.Module, manifest: Mapping[str, object], folder: Path)
 
 def load_bundle(folder: Path) -> tuple[nn.Module, dict[str, object]]:
     """The bundle's slimmable model (eval mode, widest width) and checkpoint-style metadata
-    (``arch``, ``widths``, ``config`` = the training recipe, ``bundle``, ``golden_max_error``)."""
+    (``arch``, ``widths``, ``config`` = the training recipe, the measured quality, ``bundle``,
+    ``golden_max_error``)."""
     manifest = json.loads((folder / MANIFEST).read_text())
     arch = registry_name(str(manifest["architecture"]))
     recipe = manifest.get("training") if isinstance(manifest.get("training"), dict) else {}
@@ -111,4 +112,20 @@ def load_bundle(folder: Path) -> tuple[nn.Module, dict[str, object]]:
     model.eval()
     error = check_golden(model, manifest, folder)
     set_width(model, widths[-1])
-    return model, {"arch": arch, "widths": widths, "config": recipe, "bundle": str(folder), "golden_max_error": error}
+    meta: dict[str, object] = {"arch": arch, "widths": widths, "config": recipe, "bundle": str(folder), "golden_max_error": error,
+                               **measured_metrics(manifest)}
+    if manifest.get("earlier_training_stages"):
+        meta["earlier_stages"] = manifest["earlier_training_stages"]
+    return model, meta
+
+
+def measured_metrics(manifest: Mapping[str, object]) -> dict[str, object]:
+    """The per-width quality the manifest records, under the keys a training checkpoint uses, so a
+    bundle re-exports like its checkpoint: ``test_accuracy`` (classifiers) or ``test_map`` (detectors,
+    the detector's own mAP when the manifest also holds a namer's)."""
+    widths = manifest["widths"]
+    assert isinstance(widths, list)
+    if manifest.get("metric") == "top1":
+        return {"test_accuracy": {float(w["width"]): float(w["top1"]) for w in widths}}
+    own = "_detector" if all("map50_detector" in w for w in widths) else ""
+    return {"test_map": {float(w["width"]): {"map50": float(w[f"map50{own}"]), "map": float(w[f"map{own}"])} for w in widths}}
