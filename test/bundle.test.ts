@@ -59,7 +59,7 @@ t.test('a detector whose namer is missing or does not fit refuses to load, namin
   await cp(join(MODELS_DIR, 'fashion-detector'), join(dir, 'fashion-detector'), { recursive: true });
   const manifest = JSON.parse(await readFile(join(dir, 'fashion-detector', 'manifest.json'), 'utf8'));
   const namer = manifest.output.namer?.model ?? 'fashion-scene-namer';
-  manifest.output.namer = { model: namer, crop: { size: 28, margin: 2, supersample: 2 } };
+  manifest.output.namer = { model: namer, crop: { size: 28, margin: 2, supersample: 2 }, detector_power: 0.5, candidate_threshold: 0.05 };
   await writeFile(join(dir, 'fashion-detector', 'manifest.json'), JSON.stringify(manifest));
   await t.rejects(loadBundles(dir), new RegExp(`fashion-detector names its boxes with ${namer}, which is not among the bundles`));
   // a classifier of another input size as the namer
@@ -71,5 +71,11 @@ t.test('a detector whose namer is missing or does not fit refuses to load, namin
   manifest.output.namer.crop.size = 28;
   await writeFile(join(dir, 'fashion-detector', 'manifest.json'), JSON.stringify(manifest));
   t.equal((await loadBundles(dir)).length, 2, 'a fitting classifier is accepted');
-  t.throws(() => validateManifest({ ...manifest, output: { ...manifest.output, namer: { model: 'x', crop: { size: 0, margin: 2, supersample: 2 } } } }), /output.namer.crop.size/);
+  type ManifestJson = Parameters<typeof validateManifest>[0];
+  const namerWith = (change: Record<string, unknown>): ManifestJson =>
+    ({ ...manifest, output: { ...manifest.output, namer: { ...manifest.output.namer, ...change } } }) as ManifestJson;
+  t.throws(() => validateManifest(namerWith({ crop: { size: 0, margin: 2, supersample: 2 } })), /output.namer.crop.size/);
+  t.throws(() => validateManifest(namerWith({ detector_power: undefined })), /output.namer.detector_power/);
+  t.throws(() => validateManifest(namerWith({ detector_power: -1 })), /output.namer.detector_power/);
+  t.throws(() => validateManifest(namerWith({ candidate_threshold: 1 })), /output.namer.candidate_threshold/);
 });

@@ -2,8 +2,10 @@ import t, { type Test } from 'tap';
 import request from 'supertest';
 import sharp from 'sharp';
 import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, startApp } from './helpers.js';
+import { FIXTURES, MODELS_DIR, startApp } from './helpers.js';
 
 interface Box { x1: number; y1: number; x2: number; y2: number }
 interface Found { label: string; index: number; score: number; box: Box }
@@ -65,13 +67,48 @@ if (!detector) {
     const res = await request(app.server).post('/detect?width=0.5&scoreThreshold=0.1').attach('image', join(FIXTURES, 'scene-test-00000.png'));
     t.equal(res.status, 200, JSON.stringify(res.body));
     t.equal(res.body.namer, namer ?? null);
-    const found = res.body.detections as (Found & { detectorScore?: number })[];
+    const found = res.body.detections as (Found & { detectorScore?: number; namerScore?: number })[];
     t.ok(found.length >= truth.boxes.length, 'a low threshold keeps at least every object');
     t.same(found.map((d) => d.score), [...found.map((d) => d.score)].sort((a, b) => b - a), 'best first');
     if (namer === undefined) return;
-    t.ok(found.every((d) => d.detectorScore! >= d.score && d.detectorScore! >= 0.1), 'named scores are the detector\'s scaled by a probability; the threshold picks by the detector\'s');
+    t.ok(found.every((d) => d.score > 0.1 && d.score <= d.namerScore! + 1e-4 && d.detectorScore! > 0), 'each answer passes the threshold and never scores above the namer\'s probability');
+    const keys = found.map((d) => `${JSON.stringify(d.box)} ${d.index}`);
+    t.equal(new Set(keys).size, keys.length, 'a box answers each class at most once');
     const metrics = (await request(app.server).get('/metrics')).text;
     t.match(metrics, new RegExp(`slimmable_inference_duration_seconds_count\\{model="${namer}",width="0.5"\\} [1-9]`), 'the namer ran at width 0.5');
+  });
+
+  t.test('the answers at every width are the Python pair\'s (test/fixtures/detect-parity.json)', async (t) => {
+    const fixture = JSON.parse(readFileSync(join(FIXTURES, 'detect-parity.json'), 'utf8')) as {
+      score_threshold: number;
+      widths: Record<string, { index: number; score: number; box: number[] }[]>;
+    };
+    for (const [width, want] of Object.entries(fixture.widths)) {
+      const res = await request(app.server).post(`/detect?width=${width}&scoreThreshold=${fixture.score_threshold}`).set('Content-Type', 'image/png').send(scene);
+      t.equal(res.status, 200);
+      const got = res.body.detections as Found[];
+      t.same(got.map((d) => d.index), want.map((d) => d.index), `width ${width}: the same classes in the same order`);
+      // the server rounds scores to 4 decimals and boxes to 2 (this 128x128 scene maps 1:1)
+      t.ok(got.every((d, i) => Math.abs(d.score - want[i]!.score) < 2e-4), `width ${width}: the same scores`);
+      t.ok(got.every((d, i) => [d.box.x1, d.box.y1, d.box.x2, d.box.y2].every((v, k) => Math.abs(v - Math.min(128, Math.max(0, want[i]!.box[k]!))) < 0.01)), `width ${width}: the same boxes`);
+    }
+  });
+
+  t.test('with full width\'s test-time flips switched the other way the scene is still found, with other scores', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'flip-'));
+    await cp(MODELS_DIR, dir, { recursive: true });
+    const manifestPath = join(dir, detector.name, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    const full = manifest.widths.find((w: { width: number }) => w.width === 1);
+    full.test_time_flip = full.test_time_flip !== true;
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    const other = await startApp({ MODELS_DIR: dir });
+    t.teardown(() => other.close());
+    const url = `/detect?width=1&model=${detector.name}`;
+    const [mine, theirs] = await Promise.all([app, other].map((a) => request(a.server).post(url).set('Content-Type', 'image/png').send(scene)));
+    t.equal(theirs!.status, 200, JSON.stringify(theirs!.body));
+    allFound(t, theirs!.body.detections);
+    t.not(JSON.stringify(theirs!.body.detections.map((d: Found) => d.score)), JSON.stringify(mine!.body.detections.map((d: Found) => d.score)));
   });
 
   t.test('query parameters and errors', async (t) => {

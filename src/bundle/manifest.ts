@@ -36,6 +36,8 @@ export interface WidthEntry {
   mflops: number;
   params: number;
   rebuild: RebuildRecipe;
+  /** Detectors: at this width the detector and its namer also see the mirrored image and crops (src/vision/flip.ts). */
+  test_time_flip?: boolean;
   /** The width's measured quality under the manifest's metric, e.g. top1 or map50. */
   [metric: string]: unknown;
 }
@@ -68,10 +70,15 @@ export interface CenterNetOutput {
   namer?: NamerSpec;
 }
 
-/** The scene namer of a detector: which bundle, and how boxes are cropped for it (src/vision/crop.ts). */
+/** The scene namer of a detector: which bundle, how boxes are cropped for it (src/vision/crop.ts),
+ * and how its probabilities fuse with the detector's class scores (src/vision/naming.ts). */
 export interface NamerSpec {
   model: string;
   crop: CropSpec;
+  /** The weight of the detector's class scores against the namer's (fitted by slimmable.cascade). */
+  detector_power: number;
+  /** The decoder's threshold for the boxes the namer may name; the widths' mAP was measured with it. */
+  candidate_threshold: number;
 }
 
 export interface Manifest {
@@ -141,6 +148,7 @@ export function validateManifest(value: Json): Manifest {
     const entry = w as Record<string, Json>;
     need(typeof entry.width === 'number' && entry.width > 0, `${path}.width`, 'must be a positive number');
     need(typeof entry[m.metric as string] === 'number', `${path}.${String(m.metric)}`, 'must hold the measured metric');
+    need(entry.test_time_flip === undefined || typeof entry.test_time_flip === 'boolean', `${path}.test_time_flip`, 'must be true or false');
     need(isRecord(entry.rebuild), `${path}.rebuild`, 'must be an object');
     const r = entry.rebuild as Record<string, Json>;
     need(isRecord(r.slice) && Object.values(r.slice).every(isNumberArray), `${path}.rebuild.slice`, 'must map names to shapes');
@@ -168,6 +176,9 @@ export function validateManifest(value: Json): Manifest {
       need(Number.isInteger(c.size) && (c.size as number) > 0, 'output.namer.crop.size', 'must be a positive integer');
       need(Number.isInteger(c.supersample) && (c.supersample as number) > 0, 'output.namer.crop.supersample', 'must be a positive integer');
       need(typeof c.margin === 'number' && c.margin >= 0, 'output.namer.crop.margin', 'must be a number of pixels, 0 or more');
+      const n = o.namer as Record<string, Json>;
+      need(typeof n.detector_power === 'number' && n.detector_power >= 0, 'output.namer.detector_power', 'must be a number, 0 or more');
+      need(typeof n.candidate_threshold === 'number' && n.candidate_threshold >= 0 && n.candidate_threshold < 1, 'output.namer.candidate_threshold', 'must be a number in [0, 1)');
     }
   }
   return value as unknown as Manifest;

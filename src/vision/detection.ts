@@ -74,6 +74,18 @@ function sigmoid(x: number): number {
 
 /** Detections in the model's input pixel coordinates, for one image of the batch (dims [1, C+4, H, W]). */
 export function decodeCenterNet(data: Float32Array, dims: readonly number[], spec: CenterNetOutput, labels: readonly string[], options: DecodeOptions): Detection[] {
+  return decodeWithClassScores(data, dims, spec, labels, options).map(({ detection }) => detection);
+}
+
+export interface ScoredDetection {
+  detection: Detection;
+  /** Every class's score at the detection's cell (what the namer's fusion weighs). */
+  classScores: Float64Array;
+}
+
+/** decodeCenterNet, plus every class's score at each detection's cell (the reference is
+ * training/slimmable/detection.py `decode_with_class_scores`). */
+export function decodeWithClassScores(data: Float32Array, dims: readonly number[], spec: CenterNetOutput, labels: readonly string[], options: DecodeOptions): ScoredDetection[] {
   const [, channels = 0, height = 0, width = 0] = dims;
   const classes = spec.num_classes;
   if (channels !== classes + 4) throw new Error(`detector output has ${channels} channels, expected ${classes + 4}`);
@@ -111,9 +123,10 @@ export function decodeCenterNet(data: Float32Array, dims: readonly number[], spe
     const h = data[(classes + 1) * plane + cell]! * s;
     const cx = (x + data[(classes + 2) * plane + cell]!) * s;
     const cy = (y + data[(classes + 3) * plane + cell]!) * s;
-    return { label: labels[index] ?? `class ${index}`, index, score, box: { x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2 } };
+    const classScores = Float64Array.from({ length: classes }, (_, c) => scores[c * plane + cell]!);
+    return { label: labels[index] ?? `class ${index}`, index, score, box: { x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2 }, classScores };
   });
-  return nonMaximumSuppression(detections, spec.iou_threshold);
+  return nonMaximumSuppression(detections, spec.iou_threshold).map(({ classScores, ...detection }) => ({ detection, classScores }));
 }
 
 /** Model-input coordinates -> the original image's pixels, clipped to the image. */

@@ -75,6 +75,15 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(state)
 
 
+def load_checkpoint(path: Path) -> dict[str, object]:
+    """A training checkpoint's dict (``model`` = the state dict, ``config``, ``earlier_stages``, ...),
+    or the same built from a bundle folder, for runs that start from another's weights."""
+    if is_bundle(path):
+        model, meta = load_bundle(path)
+        return {**meta, "model": model.state_dict(), "earlier_stages": meta.get("earlier_stages", [])}
+    return dict(torch.load(path, map_location="cpu"))
+
+
 def load_model(
     path: Path,
     arch: str | None = None,

@@ -133,11 +133,17 @@ class Detections:
 def nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Indices kept by greedy class-wise non-maximum suppression, best first."""
     order = scores.argsort(descending=True)
+    if len(order) == 0:
+        return order
+    ranked, classes = boxes[order], labels[order]
+    overlaps = (box_iou(ranked, ranked) > iou_threshold) & (classes[:, None] == classes[None, :])
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
     keep: list[int] = []
-    for index in order.tolist():
-        if all(labels[k] != labels[index] or float(box_iou(boxes[index][None], boxes[k][None])) <= iou_threshold for k in keep):
-            keep.append(index)
-    return torch.tensor(keep, dtype=torch.int64)
+    for rank in range(len(order)):
+        if not suppressed[rank]:
+            keep.append(rank)
+            suppressed |= overlaps[rank]
+    return order[torch.tensor(keep, dtype=torch.int64)]
 
 
 CLASS_SCORES = ("heatmap", "blend")
@@ -159,6 +165,13 @@ def class_scores(logits: torch.Tensor, class_score: str = "heatmap") -> torch.Te
 def decode(output: torch.Tensor, num_classes: int, score_threshold: float = 0.05, max_detections: int = 100, iou_threshold: float = 0.5,
            class_score: str = "heatmap") -> Detections:
     """One image's raw output (C+4 x H x W) -> detections in input pixel coordinates."""
+    return decode_with_class_scores(output, num_classes, score_threshold, max_detections, iou_threshold, class_score)[0]
+
+
+def decode_with_class_scores(output: torch.Tensor, num_classes: int, score_threshold: float = 0.05, max_detections: int = 100,
+                             iou_threshold: float = 0.5, class_score: str = "heatmap") -> tuple[Detections, torch.Tensor]:
+    """``decode``, plus every class's score at each detection's cell (K x C), which the namer's
+    fusion (slimmable.cascade) weighs against its own probabilities."""
     heat = class_scores(output[:num_classes], class_score)
     peaks = heat * (heat == F.max_pool2d(heat[None], 3, 1, 1)[0]).float()
     scores, flat = peaks.reshape(-1).topk(min(max_detections, peaks.numel()))
@@ -174,7 +187,7 @@ def decode(output: torch.Tensor, num_classes: int, score_threshold: float = 0.05
     cy = (ys.float() + output[num_classes + 3, ys, xs]) * STRIDE
     boxes = torch.stack([cx - w * STRIDE / 2, cy - h * STRIDE / 2, cx + w * STRIDE / 2, cy + h * STRIDE / 2], 1)
     kept = nms(boxes, scores, labels, iou_threshold) if len(scores) else torch.zeros(0, dtype=torch.int64)
-    return Detections(boxes[kept], scores[kept], labels[kept])
+    return Detections(boxes[kept], scores[kept], labels[kept]), heat[:, ys[kept], xs[kept]].T.reshape(len(kept), num_classes)
 
 
 def average_precision(detections: list[Detections], truths: list[Scene], num_classes: int, iou_threshold: float) -> float:

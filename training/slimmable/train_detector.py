@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Sequence, cast
 import torch
 from torch import nn
 
+from .checkpoint import load_checkpoint
 from .crop_teacher import CropTeacher, centre_distillation
 from .data import Split, load_split
 from .detection import CLASS_SCORES, Detections, centre_class_loss, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
@@ -135,7 +136,7 @@ def train_detector(config: DetectorConfig, out_dir: Path, log: Callable[[str], N
     num_classes = int(getattr(model, "num_classes"))
     earlier_stages: list[dict[str, object]] = []  # the recipes of the runs this one started from, first first
     if config.init_from:
-        start = torch.load(config.init_from, map_location="cpu")
+        start = load_checkpoint(Path(config.init_from))
         try:
             missing, unexpected = model.load_state_dict(start["model"], strict=False)
         except RuntimeError as error:  # tensors of other shapes

@@ -8,7 +8,7 @@ import torch
 from onnx import numpy_helper
 
 from conftest import needs_data
-from slimmable.checkpoint import CheckpointError, load_model
+from slimmable.checkpoint import CheckpointError, load_checkpoint, load_model
 from slimmable.export.__main__ import main as export_main
 from slimmable.export.bundle import BundleSpec, bundle_size, write_bundle
 from slimmable.export.onnx_graph import export_width
@@ -237,3 +237,13 @@ def test_the_shipped_detector_re_exports_from_its_bundle_byte_for_byte(tmp_path:
     for name in ("shared.onnx", "switchable_bn.bin", "golden.bin"):
         assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
     assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((shipped / "manifest.json").read_text())
+
+
+def test_a_run_can_start_from_a_bundle_as_from_a_checkpoint(tmp_path: Path) -> None:
+    # train_detector --init-from and the namer's --init-from read this dict
+    model, _, bundle = fashion_bundle(tmp_path)
+    start = load_checkpoint(bundle)
+    assert start["arch"] == "fashion_cnn" and start["earlier_stages"] == []
+    fresh = build_model("fashion_cnn")
+    fresh.load_state_dict(start["model"])  # type: ignore[arg-type]
+    assert torch.equal(fresh.state_dict()["features.0.1.bn.0.running_var"], model.state_dict()["features.0.1.bn.0.running_var"])

@@ -80,16 +80,34 @@ class FixedNamer(nn.Module):
         return self.logits.expand(len(x), -1)
 
 
-def test_naming_rescales_each_box_by_the_namers_belief_in_its_class_and_reorders() -> None:
+def test_naming_answers_each_distinct_box_once_per_class_with_the_fused_score() -> None:
     scene = Scene(torch.zeros(1, 32, 32, dtype=torch.uint8), torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64))
-    detections = Detections(torch.tensor([[0.0, 0, 8, 8], [10, 10, 20, 20]]), torch.tensor([0.9, 0.6]), torch.tensor([0, 1]))
-    named = name_detections(FixedNamer([0.0, 2.0, -9.0]), scene, detections)
-    p = torch.softmax(torch.tensor([0.0, 2.0, -9.0]), 0)
-    assert named.labels.tolist() == [1, 0]  # the namer believes class 1: the 0.6 box now leads
-    assert torch.allclose(named.scores, torch.stack([0.6 * p[1], 0.9 * p[0]]))
-    assert torch.equal(named.boxes[0], detections.boxes[1])
+    a, b = [0.0, 0, 8, 8], [10.0, 10, 20, 20]
+    # the decoder gave box a for classes 0 and 2 (one cell, so the same class scores) and box b for class 1
+    detections = Detections(torch.tensor([a, b, a]), torch.tensor([0.8, 0.6, 0.4]), torch.tensor([0, 1, 2]))
+    class_scores = torch.tensor([[0.8, 0.1, 0.4], [0.2, 0.6, 0.05], [0.8, 0.1, 0.4]])
+    p = torch.softmax(torch.tensor([0.0, 2.0, -1.0]), 0)
+    named = name_detections(FixedNamer([0.0, 2.0, -1.0]), scene, detections, class_scores, detector_power=0.5)
+    assert len(named.scores) == 6  # 2 distinct boxes x 3 classes, none overlapping another of its class
+    expected = {(tuple(a), c): 0.8 * (class_scores[0, c] / 0.8) ** 0.5 * p[c] for c in range(3)}
+    expected |= {(tuple(b), c): 0.6 * (class_scores[1, c] / 0.6) ** 0.5 * p[c] for c in range(3)}
+    got = {(tuple(box.tolist()), int(c)): float(v) for box, c, v in zip(named.boxes, named.labels, named.scores)}
+    assert got.keys() == expected.keys() and all(abs(got[k] - float(expected[k])) < 1e-6 for k in got)
+    assert named.scores.tolist() == sorted(named.scores.tolist(), reverse=True)
+    assert got[(tuple(a), 1)] > got[(tuple(a), 0)]  # on box a the namer's class 1 outweighs the detector's class 0
+    # power 1: the detector's class score x the namer's probability; a threshold drops answers, not boxes' other classes
+    plain = name_detections(FixedNamer([0.0, 2.0, -1.0]), scene, detections, class_scores, detector_power=1.0, score_threshold=0.05)
+    assert sorted(round(v, 5) for v in plain.scores.tolist()) == sorted(round(float(s * p[c]), 5) for s, c in
+                                                                         [(0.8, 0), (0.1, 1), (0.2, 0), (0.6, 1)] if s * p[c] > 0.05)
     empty = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64))
-    assert len(name_detections(FixedNamer([0.0, 1.0, 2.0]), scene, empty).scores) == 0
+    assert len(name_detections(FixedNamer([0.0, 1.0, 2.0]), scene, empty, torch.zeros(0, 3), 0.5).scores) == 0
+
+
+def test_a_class_answered_twice_for_overlapping_boxes_keeps_the_better_one() -> None:
+    scene = Scene(torch.zeros(1, 32, 32, dtype=torch.uint8), torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64))
+    detections = Detections(torch.tensor([[0.0, 0, 10, 10], [0.0, 0, 10, 11]]), torch.tensor([0.9, 0.5]), torch.tensor([0, 0]))
+    named = name_detections(FixedNamer([1.0, 0.0]), scene, detections, torch.tensor([[0.9, 0.1], [0.5, 0.5]]), 1.0)
+    assert named.boxes.tolist() == [[0.0, 0, 10, 10], [0.0, 0, 10, 11]] and named.labels.tolist() == [0, 1]
 
 
 @needs_data
@@ -98,9 +116,19 @@ def test_a_detector_exported_with_its_namer_records_the_pairs_map_and_its_own(tm
     alone = {w: {"map50": 0.5 + w / 10, "map": 0.3} for w in (0.25, 0.5, 0.75, 1.0)}
     meta = {"test_map": {str(w): r for w, r in alone.items()}}
     report = tmp_path / "cascade.json"
-    report.write_text(json.dumps({"widths": {f"{w:g}": {"detector": r, "named": {"map50": r["map50"] + 0.02, "map": 0.31}} for w, r in alone.items()}}))
+    widths = {f"{w:g}": {"detector": r, "named": {"map50": r["map50"] + 0.02, "map": 0.31}} for w, r in alone.items()}
+    report.write_text(json.dumps({"widths": widths}))
+    with pytest.raises(SystemExit, match="no detector_power"):
+        detector_spec(model, meta, "d", "namer-x", report)
+    report.write_text(json.dumps({"widths": widths, "detector_power": 0.5, "score_threshold": 0.05}))
     spec = detector_spec(model, meta, "d", "namer-x", report)
-    assert spec.output["namer"] == {"model": "namer-x", "crop": {"size": 28, "margin": 2.0, "supersample": 2}}
+    assert spec.output["namer"] == {"model": "namer-x", "crop": {"size": 28, "margin": 2.0, "supersample": 2}, "detector_power": 0.5,
+                                    "candidate_threshold": 0.05}
+    assert not any("test_time_flip" in m for m in spec.width_metrics.values())
+    widths["1"]["test_time_flip"] = True
+    report.write_text(json.dumps({"widths": widths, "detector_power": 0.5, "score_threshold": 0.05}))
+    flipped = detector_spec(model, meta, "d", "namer-x", report).width_metrics
+    assert flipped[1.0]["test_time_flip"] is True and "test_time_flip" not in flipped[0.25]
     assert spec.accuracy[1.0] == pytest.approx(0.62) and spec.width_metrics[1.0]["map50_detector"] == pytest.approx(0.6)
     other = tmp_path / "other.json"
     other.write_text(report.read_text().replace('"map50": 0.6,', '"map50": 0.7,'))
@@ -135,3 +163,48 @@ def test_the_namer_cli_trains_every_width_and_a_second_run_goes_on_from_the_firs
     more, _ = load_model(tmp_path / "more" / "final.pt")
     weights = [n for n in first.state_dict() if n.endswith("weight") and "bn" not in n]
     assert all(torch.equal(first.state_dict()[n], more.state_dict()[n]) for n in weights)  # LR 0: the weights it started from
+
+
+REPO = Path(__file__).resolve().parents[2]
+DETECT_PARITY = REPO / "test" / "fixtures" / "detect-parity.json"
+
+
+def detect_parity_case() -> dict[str, object]:
+    """The shipped detector and namer's answers for the committed test scene (test scene 0) at every
+    width, as /detect gives them at scoreThreshold 0.01 (with flips where the manifest says). The
+    server must give the same (test/detect.test.ts); regenerate after re-exporting either bundle."""
+    from slimmable.cascade import with_mirrored
+    from slimmable.checkpoint import load_model
+    from slimmable.data import LABELS, load_split
+    from slimmable.detection import decode_with_class_scores
+    from slimmable.layers import set_width
+    from slimmable.scenes import make_scenes
+    from slimmable.train_detector import TEST_SEED, raw_outputs
+
+    manifest = json.loads((REPO / "models" / "fashion-detector" / "manifest.json").read_text())
+    spec = manifest["output"]["namer"]
+    detector, _ = load_model(REPO / "models" / "fashion-detector")
+    namer, _ = load_model(REPO / "models" / spec["model"])
+    scene = make_scenes(load_split("test"), TEST_SEED, 1)[0]
+    widths: dict[str, object] = {}
+    for entry in manifest["widths"]:
+        width, flip = entry["width"], bool(entry.get("test_time_flip", False))
+        output = raw_outputs(detector, [scene], width)
+        output = with_mirrored(output, detector, [scene], width) if flip else output
+        detections, scores = decode_with_class_scores(output[0], len(LABELS), spec["candidate_threshold"], class_score=manifest["output"]["class_score"])
+        set_width(namer, width)
+        named = name_detections(namer, scene, detections, scores, spec["detector_power"], score_threshold=0.01, flip=flip)
+        widths[f"{width:g}"] = [{"index": int(l), "score": round(float(s), 6), "box": [round(float(v), 4) for v in b]}
+                                for b, s, l in zip(named.boxes, named.scores, named.labels)]
+    return {"scene": "test/fixtures/scene-test-00000.png", "score_threshold": 0.01, "widths": widths}
+
+
+@needs_data
+def test_the_servers_detect_parity_fixture_is_what_the_shipped_pair_gives() -> None:
+    # Compared with tolerances: another CPU's kernels may move the sixth decimal.
+    want, got = json.loads(DETECT_PARITY.read_text()), detect_parity_case()
+    assert want["widths"].keys() == got["widths"].keys(), f"regenerate {DETECT_PARITY} from detect_parity_case()"
+    for width, answers in got["widths"].items():
+        assert [a["index"] for a in answers] == [a["index"] for a in want["widths"][width]], width
+        for a, b in zip(answers, want["widths"][width]):
+            assert abs(a["score"] - b["score"]) < 1e-4 and max(abs(x - y) for x, y in zip(a["box"], b["box"])) < 1e-3, width

@@ -52,14 +52,19 @@ def fashion_preprocess() -> dict[str, object]:
 
 
 def namer_entry(namer: str, cascade: Path) -> tuple[dict[str, object], dict[float, dict[str, float]], dict[float, dict[str, float]]]:
-    """The manifest's output.namer, and the mAP per width with and without naming, from the report
-    of slimmable.cascade (which measured this detector with that namer)."""
+    """The manifest's output field for naming (``namer``), and per width the mAP with naming (and
+    ``test_time_flip`` where the pair was measured with flips) and without, from the report of
+    slimmable.cascade (which measured this detector with that namer)."""
     from ..namer import CROP_MARGIN, CROP_SIZE, CROP_SUPERSAMPLE
 
     report = json.loads(cascade.read_text())
+    if "detector_power" not in report:
+        raise SystemExit(f"{cascade} holds no detector_power: measure the pair again with python3 -m slimmable.cascade")
     widths = {float(w): r for w, r in report["widths"].items()}
-    entry = {"model": namer, "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "supersample": CROP_SUPERSAMPLE}}
-    return entry, {w: r["named"] for w, r in widths.items()}, {w: r["detector"] for w, r in widths.items()}
+    entry = {"model": namer, "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "supersample": CROP_SUPERSAMPLE},
+             "detector_power": float(report["detector_power"]), "candidate_threshold": float(report["score_threshold"])}
+    named = {w: {**r["named"], **({"test_time_flip": True} if r.get("test_time_flip") else {})} for w, r in widths.items()}
+    return {"namer": entry}, named, {w: r["detector"] for w, r in widths.items()}
 
 
 def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str, namer: str | None = None, cascade: Path | None = None) -> BundleSpec:
@@ -76,12 +81,12 @@ def detector_spec(model: torch.nn.Module, meta: dict[str, object], name: str, na
     naming: dict[str, object] = {}
     width_metrics = {w: {"map": float(r["map"])} for w, r in measured.items()}
     if namer and cascade:
-        entry, named, alone = namer_entry(namer, cascade)
+        naming, named, alone = namer_entry(namer, cascade)
         if set(named) != set(measured) or any(abs(alone[w]["map50"] - float(measured[w]["map50"])) > 1e-4 for w in measured):
             raise SystemExit(f"{cascade} does not measure this detector (its detector-alone mAP differs from the checkpoint's)")
-        naming = {"namer": entry}
         measured = named
-        width_metrics = {w: {"map": float(named[w]["map"]), "map50_detector": float(alone[w]["map50"]), "map_detector": float(alone[w]["map"])} for w in named}
+        width_metrics = {w: {"map": float(named[w]["map"]), "map50_detector": float(alone[w]["map50"]), "map_detector": float(alone[w]["map"]),
+                             **({"test_time_flip": True} if named[w].get("test_time_flip") else {})} for w in named}
     size = int(getattr(model, "input_size"))
     scenes = make_scenes(data.load_split("test"), TEST_SEED, 1, size=size)
     num_classes = int(getattr(model, "num_classes"))

@@ -40,7 +40,7 @@ class BundleSpec:
     metric: str = "top1"
     golden_pixels: torch.Tensor | None = None  # N x C x H x W uint8 at the model's input size
     extra: dict[str, object] = field(default_factory=dict)  # e.g. training recipe, data set
-    width_metrics: dict[float, dict[str, float]] = field(default_factory=dict)  # more measured metrics per width
+    width_metrics: dict[float, dict[str, float | bool]] = field(default_factory=dict)  # more measured metrics (and flags) per width
 
 
 def write_bundle(model: nn.Module, spec: BundleSpec, out_dir: Path, log: Callable[[str], None] = print) -> dict[str, object]:
@@ -93,7 +93,7 @@ def write_bundle(model: nn.Module, spec: BundleSpec, out_dir: Path, log: Callabl
             {
                 "width": width,
                 spec.metric: round(spec.accuracy[width], 6),
-                **{k: round(v, 6) for k, v in spec.width_metrics.get(width, {}).items()},
+                **{k: v if isinstance(v, bool) else round(v, 6) for k, v in spec.width_metrics.get(width, {}).items()},
                 "mflops": round(macs / 1e6, 4),
                 "params": params,
                 "rebuild": {
