@@ -10,10 +10,11 @@ named by the namer at the same width. Each box is then answered once per class, 
 The power weighs the detector's opinion of the class against the namer's; it is fitted on validation
 scenes of the train split (never on the test scenes) and written into the bundle. mAP counts every
 answer; /detect's scoreThreshold drops answers below it from the same list (a box whose objectness
-is below the threshold cannot answer, so the server does not crop it).
+is below the threshold cannot answer, so the server does not crop it). At the ``--flip-widths``
+both models also see the mirrored scene and crops and average their outputs (test-time flips).
 
     python3 -m slimmable.cascade --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \
-      --out ../docs/detection/cascade.json
+      --flip-widths 1.0 --out ../docs/detection/cascade.json
 """
 from __future__ import annotations
 
