@@ -13,7 +13,7 @@ answer; /detect's scoreThreshold drops answers below it from the same list (a bo
 is below the threshold cannot answer, so the server does not crop it). At the ``--flip-widths``
 both models also see the mirrored scene and crops and average their outputs (test-time flips).
 
-    python3 -m slimmable.cascade --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \
+    python3 -m slimmable.cascade --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \\
       --flip-widths 1.0 --out ../docs/detection/cascade.json
 """
 from __future__ import annotations
@@ -117,14 +117,14 @@ def cascade_map(detector: nn.Module, namer: nn.Module, scenes: list[Scene], widt
     detector alone is still measured without, as its checkpoint was)."""
     plain = raw_outputs(detector, scenes, width)
     outputs = with_mirrored(plain, detector, scenes, width) if flip else plain
-    decoded = [decode_with_class_scores(o, len(LABELS), class_score=class_score) for o in outputs]
+    decoded = [decode_with_class_scores(o, len(LABELS), DETECTOR_THRESHOLD, class_score=class_score) for o in outputs]
     namer.eval()
     set_width(namer, width)
     named: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for scene, (detections, class_scores) in zip(scenes, decoded):
         boxes, scores = distinct_boxes(detections, class_scores)
         named.append((boxes, scores, namer_probabilities(namer, scene, boxes, flip) if len(boxes) else scores))
-    alone = [decode_with_class_scores(o, len(LABELS), class_score=class_score)[0] for o in plain] if flip else [d for d, _ in decoded]
+    alone = [decode_with_class_scores(o, len(LABELS), DETECTOR_THRESHOLD, class_score=class_score)[0] for o in plain] if flip else [d for d, _ in decoded]
     result = {"detector": evaluate_map(alone, scenes, len(LABELS))}  # the detector alone, as its checkpoint measured it
     for power in powers:
         pair = [answers(boxes, fuse(scores, p, power), 0.0, 100, 0.5) for boxes, scores, p in named]
@@ -134,8 +134,8 @@ def cascade_map(detector: nn.Module, namer: nn.Module, scenes: list[Scene], widt
 
 def pair_arguments(parser: argparse.ArgumentParser, scenes: int) -> None:
     """The options of the CLIs that evaluate a detector with its namer (this one, cascade_probes)."""
-    parser.add_argument("--detector", type=Path, required=True, help="train_detector's final.pt")
-    parser.add_argument("--namer", type=Path, required=True, help="slimmable.namer's final.pt")
+    parser.add_argument("--detector", type=Path, required=True, help="train_detector's final.pt, or a detector bundle folder")
+    parser.add_argument("--namer", type=Path, required=True, help="slimmable.namer's final.pt, or a namer bundle folder")
     parser.add_argument("--scenes", type=int, default=scenes, help="the first test scenes (seed 1)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")

@@ -18,7 +18,7 @@ Every variant starts from the same decoded boxes (detector score above 0.05) at 
 
     python3 -m slimmable.cascade_probes --detector runs/fashion-detector-branch/final.pt \\
       --namer runs/fashion-scene-namer/final.pt --scenes 500 --out ../docs/detection/cascade-probes.json
-    python3 -m slimmable.cascade_probes --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \
+    python3 -m slimmable.cascade_probes --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \\
       --scenes 500 --fusion --out ../docs/detection/cascade-probes-fusion.json   # the bundles, as shipped
 """
 from __future__ import annotations
