@@ -29,6 +29,14 @@ t.test('/readyz is 503 until the sessions are built, then 200', async (t) => {
     t.ok(w.accuracy > 0 && w.mflops > 0 && w.params > 0 && w.latencyMs.tail > 0 && w.goldenMaxAbsError <= 1e-4);
   }
   t.equal(models.body.executionProvider, 'cpu');
+  const flipped = (models.body.models as { task: string; widths: { width: number; testTimeFlip?: boolean }[] }[])
+    .filter((m) => m.task === 'detection')
+    .flatMap((m) => m.widths.filter((w) => w.testTimeFlip === true).map((w) => w.width));
+  const marked = [...app.inference.models.values()]
+    .filter((m) => m.manifest.task === 'detection')
+    .flatMap((m) => m.manifest.widths.filter((w) => w.test_time_flip === true).map((w) => w.width));
+  t.same(flipped, marked, 'the widths served with flips are those the manifests mark');
+  t.notOk(model.widths.some((w: { testTimeFlip?: boolean }) => 'testTimeFlip' in w), 'a classifier width says nothing of flips');
 });
 
 t.test('/healthz answers quickly while the workers are saturated', async (t) => {

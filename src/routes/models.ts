@@ -28,6 +28,8 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
               params: w.params,
               latencyMs: { mean: round(estimate.mean), tail: round(estimate.tail), samples: estimate.samples },
               goldenMaxAbsError: golden?.find((g) => g.width === w.width)?.maxAbsError ?? null,
+              // detectors: this width's accuracy (and cost) include test-time flips
+              ...(model.manifest.widths.find((e) => e.width === w.width)?.test_time_flip === true && { testTimeFlip: true }),
             };
           }),
         };
