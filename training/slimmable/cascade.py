@@ -67,11 +67,6 @@ def mirrored_outputs(detector: nn.Module, scenes: list[Scene], width: float, num
     return mirrored
 
 
-def flipped_average(detector: nn.Module, scenes: list[Scene], width: float) -> torch.Tensor:
-    """The detector's raw output averaged with its mirrored-back output on the mirrored scenes."""
-    return with_mirrored(raw_outputs(detector, scenes, width), detector, scenes, width)
-
-
 def with_mirrored(plain: torch.Tensor, detector: nn.Module, scenes: list[Scene], width: float) -> torch.Tensor:
     """``plain`` (the detector's raw outputs for the scenes) averaged with its outputs on the mirrored scenes."""
     return (plain + mirrored_outputs(detector, scenes, width, len(LABELS))) / 2

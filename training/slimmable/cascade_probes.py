@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .cascade import answers, distinct_boxes, flipped_average, fuse, load_pair, namer_probabilities, pair_arguments
+from .cascade import answers, distinct_boxes, fuse, load_pair, namer_probabilities, pair_arguments, with_mirrored
 from .data import LABELS
 from .detection import Detections, box_iou, decode, decode_with_class_scores, evaluate_map, nms
 from .layers import set_width
@@ -99,8 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     detector, meta, namer, scenes = load_pair(args)
     set_width(namer, args.width)
     classes, scoring = len(LABELS), recorded_class_score(meta)
-    plain = [decode(o, classes, class_score=scoring) for o in raw_outputs(detector, scenes, args.width)]
-    flips = [decode(o, classes, class_score=scoring) for o in flipped_average(detector, scenes, args.width)]
+    raw = raw_outputs(detector, scenes, args.width)
+    mirrored_average = with_mirrored(raw, detector, scenes, args.width)  # each computed once, for every variant
+    plain = [decode(o, classes, class_score=scoring) for o in raw]
+    flips = [decode(o, classes, class_score=scoring) for o in mirrored_average]
     results = {
         "detector alone": round(evaluate_map(plain, scenes, classes)["map50"], 4),
         "named": rescored_map50(plain, scenes, namer, scaled(1.0)),
@@ -114,7 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "oracle naming of the detector's boxes": rescored_map50(plain, scenes, namer, oracle),
     }
     if args.fusion:
-        raw, mirrored_average = raw_outputs(detector, scenes, args.width), flipped_average(detector, scenes, args.width)
         results |= {f"fused, every class, power {p:g}": fused_map50(raw, scenes, namer, scoring, p) for p in (0.0, 0.5, 1.0)}
         results |= {
             "fused, power 0.5, answers at or below 0.05 dropped": fused_map50(raw, scenes, namer, scoring, 0.5, threshold=0.05),
