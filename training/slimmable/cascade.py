@@ -31,11 +31,11 @@ from torch import nn
 from .checkpoint import load_model
 from .data import LABELS, load_split, normalize
 from .detection import Detections, decode_with_class_scores, evaluate_map, nms
+from .detector_eval import raw_outputs, recorded_class_score
 from .layers import set_width
 from .namer import crop_boxes
 from .naming import save_report
-from .scenes import Scene, make_scenes
-from .train_detector import TEST_SEED, TRAIN_SEED, raw_outputs, recorded_class_score
+from .scenes import TEST_SEED, TRAIN_SEED, Scene, make_scenes
 
 
 def namer_probabilities(namer: nn.Module, scene: Scene, boxes: torch.Tensor, flip: bool = False) -> torch.Tensor:
@@ -128,8 +128,8 @@ def cascade_map(detector: nn.Module, namer: nn.Module, scenes: list[Scene], widt
 
 
 def pair_arguments(parser: argparse.ArgumentParser, scenes: int) -> None:
-    """The options of the CLIs that evaluate a detector with its namer (this one, cascade_probes)."""
-    parser.add_argument("--detector", type=Path, required=True, help="train_detector's final.pt, or a detector bundle folder")
+    """The options of a CLI that evaluates a detector with its namer (this one, and probes of the pair)."""
+    parser.add_argument("--detector", type=Path, required=True, help="slimmable.train_detector's final.pt, or a detector bundle folder")
     parser.add_argument("--namer", type=Path, required=True, help="slimmable.namer's final.pt, or a namer bundle folder")
     parser.add_argument("--scenes", type=int, default=scenes, help="the first test scenes (seed 1)")
     parser.add_argument("--threads", type=int, default=0)

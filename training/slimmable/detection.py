@@ -44,37 +44,44 @@ class Targets:
     mask: torch.Tensor  # N x 1 x H x W, 1 at object centres
 
 
-def make_targets(scenes: list[Scene], num_classes: int, input_size: int, flips: list[bool] | None = None,
-                 smallest_wins: bool = False) -> Targets:
-    """``smallest_wins``: a cell inside a smaller object's box belongs to that object (FCOS's rule for
-    ambiguous locations): a larger object's Gaussian is cut there, except at its own centre cell, so
-    the class targets at a small item lying on a big one do not also ask for the big one's class."""
+def cell_coordinates(grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (y, x) index of every cell of a ``grid`` x ``grid`` output, as two float grids."""
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32), indexing="ij")
+    return ys, xs
+
+
+def centre_gaussian(box: list[float], ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """One object's heatmap target on the grid of ``cell_coordinates``: 1 at its centre cell, falling
+    off with the CenterNet radius of its box (in cells)."""
+    x1, y1, x2, y2 = (v / STRIDE for v in box)
+    px, py = centre_cell(box, xs.shape[1], xs.shape[0])
+    sigma = (2 * max(0, int(gaussian_radius(y2 - y1, x2 - x1))) + 1) / 6
+    return torch.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * sigma**2))
+
+
+def target_boxes(scene: Scene, input_size: int, flip: bool) -> torch.Tensor:
+    """A scene's boxes (K x 4) as the training input shows them: mirrored when the image was."""
+    return (flip_boxes(scene.boxes, input_size) if flip else scene.boxes).reshape(-1, 4)
+
+
+def make_targets(scenes: list[Scene], num_classes: int, input_size: int, flips: list[bool] | None = None) -> Targets:
+    """The targets of a batch of scenes (mirrored where ``flips`` says): each class's heatmap is the
+    maximum of its objects' Gaussians; size and offset are set at each object's centre cell."""
     grid = input_size // STRIDE
     n = len(scenes)
     heatmap = torch.zeros(n, num_classes, grid, grid)
     size = torch.zeros(n, 2, grid, grid)
     offset = torch.zeros(n, 2, grid, grid)
     mask = torch.zeros(n, 1, grid, grid)
-    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32), indexing="ij")
+    ys, xs = cell_coordinates(grid)
     for i, scene in enumerate(scenes):
-        boxes = (flip_boxes(scene.boxes, input_size) if flips and flips[i] else scene.boxes).reshape(-1, 4)
-        areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).tolist()
-        for box, label, area in zip(boxes.tolist(), scene.labels.tolist(), areas):
+        boxes = target_boxes(scene, input_size, bool(flips and flips[i]))
+        for box, label in zip(boxes.tolist(), scene.labels.tolist()):
             x1, y1, x2, y2 = (v / STRIDE for v in box)
-            w, h = x2 - x1, y2 - y1
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             px, py = centre_cell(box, grid, grid)
-            sigma = (2 * max(0, int(gaussian_radius(h, w))) + 1) / 6
-            blob = torch.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * sigma**2))
-            if smallest_wins:
-                for other, other_area in zip(boxes.tolist(), areas):
-                    if other_area < area:  # cells whose centres lie inside the smaller box
-                        inside = ((xs + 0.5) * STRIDE >= other[0]) & ((xs + 0.5) * STRIDE < other[2]) & ((ys + 0.5) * STRIDE >= other[1]) & ((ys + 0.5) * STRIDE < other[3])
-                        blob = torch.where(inside, torch.zeros_like(blob), blob)
-                blob[py, px] = 1.0  # an object always keeps its own peak
-            heatmap[i, label] = torch.maximum(heatmap[i, label], blob)
-            size[i, :, py, px] = torch.tensor([w, h])
-            offset[i, :, py, px] = torch.tensor([cx - px, cy - py])
+            heatmap[i, label] = torch.maximum(heatmap[i, label], centre_gaussian(box, ys, xs))
+            size[i, :, py, px] = torch.tensor([x2 - x1, y2 - y1])
+            offset[i, :, py, px] = torch.tensor([(x1 + x2) / 2 - px, (y1 + y2) / 2 - py])
             mask[i, 0, py, px] = 1
     return Targets(heatmap, size, offset, mask)
 

@@ -26,11 +26,9 @@ import torch
 from .checkpoint import load_model
 from .data import Split, load_split
 from .layers import set_width
-from .naming import naming_report, save_report
-from .naming_ceiling import classifier_scores
-from .scenes import Scene, make_scenes
+from .naming import classifier_scores, naming_report, save_report
+from .scenes import TEST_SEED, TRAIN_SEED, Scene, make_scenes
 from .train import TrainConfig, train
-from .train_detector import TEST_SEED, TRAIN_SEED
 
 CROP_SIZE = 28  # the classifier's input
 CROP_MARGIN = 2.0  # px of context around the box's longest side, each way

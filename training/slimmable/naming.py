@@ -1,8 +1,8 @@
 """Naming, apart from finding: how well class scores name the objects of Fashion scenes.
 
-Scores here are per ground-truth object (one row of class scores each), from any source: a detector's
-heatmap at the object's centre (diagnose_detector) or a classifier on the object's crop
-(naming_ceiling). The report gives top-1 by object size and the mAP@0.5 a detector would reach with
+Scores here are per ground-truth object (one row of class scores each), from any source: a classifier
+on the object's crop (the scene namer, ``classifier_scores``) or a detector's class scores at the
+object's centre. The report gives top-1 by object size and the mAP@0.5 a detector would reach with
 PERFECT boxes and these class scores: every object answered once per class, on its true box. That
 number is what naming alone allows; a real detector also loses what it fails to find.
 """
@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from .detection import Detections, average_precision, centre_cell
+from .data import Split, normalize
+from .detection import Detections, average_precision
 from .scenes import Scene
 
 # Longest side of the tight box, in pixels (items are drawn 16..64 px square).
@@ -25,35 +25,13 @@ def longest_sides(scene: Scene) -> torch.Tensor:
     return (scene.boxes[:, 2:] - scene.boxes[:, :2]).max(1).values
 
 
-def crop_objects(scene: Scene, size: int = 28, margin: int = 2) -> torch.Tensor:
-    """Each object as a ``size`` x ``size`` uint8 crop: the square around its box centre whose side is
-    the box's longest side plus ``margin`` px each way (zeros beyond the canvas), resized. The
-    yardstick classifier and the crop teacher were trained on these crops, so they stay; the scene
-    namer uses ``namer.crop_boxes``, whose arithmetic the server can reproduce exactly."""
-    if len(scene.boxes) == 0:
-        return torch.zeros(0, 1, size, size, dtype=torch.uint8)
-    sides = [int(s) + 2 * margin for s in longest_sides(scene).tolist()]
-    pad = max(sides)  # one padding per scene, wide enough for every square around its boxes
-    padded = F.pad(scene.image.float(), (pad, pad, pad, pad))
-    crops: list[torch.Tensor] = []
-    for (x1, y1, x2, y2), side in zip(scene.boxes.tolist(), sides):
-        left, top = int((x1 + x2 - side) / 2) + pad, int((y1 + y2 - side) / 2) + pad
-        square = padded[:, top : top + side, left : left + side]
-        crops.append(F.interpolate(square[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
-    return torch.stack(crops).round().clamp(0, 255).to(torch.uint8)
-
-
-def centre_scores(output: torch.Tensor, scene: Scene, num_classes: int) -> torch.Tensor:
-    """A detector's class scores for each object of a scene: the highest sigmoid heatmap value of each
-    class in the 3x3 cells around the object's centre cell (where its peak may fall)."""
-    heat = torch.sigmoid(output[:num_classes])
-    grid_h, grid_w = heat.shape[1:]
-    rows: list[torch.Tensor] = []
-    for box in scene.boxes.tolist():
-        px, py = centre_cell(box, grid_w, grid_h)
-        region = heat[:, max(0, py - 1) : py + 2, max(0, px - 1) : px + 2]
-        rows.append(region.reshape(num_classes, -1).max(1).values)
-    return torch.stack(rows) if rows else torch.zeros(0, num_classes)
+def classifier_scores(model: torch.nn.Module, crops: Split, scenes: list[Scene]) -> list[torch.Tensor]:
+    """Softmax class probabilities for each object of each scene; ``crops`` holds the objects' crops
+    in scene order (e.g. namer.scene_crops(scenes))."""
+    model.eval()
+    with torch.no_grad():
+        probabilities = torch.cat([torch.softmax(model(normalize(chunk)), 1) for chunk in crops.images.split(1000)])
+    return list(probabilities.split([len(s.labels) for s in scenes]))
 
 
 def perfect_box_detections(scenes: list[Scene], scores: list[torch.Tensor]) -> list[Detections]:
@@ -81,7 +59,7 @@ def naming_report(scenes: list[Scene], scores: list[torch.Tensor], num_classes: 
 
 
 def save_report(path: Path | None, report: dict[str, object]) -> None:
-    """Write a diagnosis report as JSON (when a path was given) and say where."""
+    """Write a report as JSON (when a path was given) and say where."""
     if path is not None:
         path.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {path}", flush=True)

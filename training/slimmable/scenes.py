@@ -10,6 +10,7 @@ Scene ``i`` of a seed is a pure function of (seed, i): any subset can be regener
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ MIN_SIZE, MAX_SIZE = 16, 64
 MAX_OBJECTS = 6
 MAX_IOU = 0.15  # between any two boxes of a scene
 VISIBLE = 24  # pixel value above which an item pixel counts as part of the object (tight boxes)
+TRAIN_SEED, TEST_SEED = 0, 1  # the seeds of the training scenes (train split) and the test scenes (test split)
 
 
 @dataclass
@@ -55,24 +57,18 @@ def background(size: int, generator: torch.Generator) -> torch.Tensor:
     return (level + texture + noise).clamp(0, 255)
 
 
-def silhouette(item: torch.Tensor, dark: float = 8.0) -> torch.Tensor:
-    """The item's filled outline: every pixel not reachable from the border through pixels <= ``dark``
-    (Fashion-MNIST's black surround), so dark parts inside a garment count as the garment."""
-    low = item <= dark
-    outside = torch.zeros_like(low)
-    for edge in (outside[0], outside[-1], outside[:, 0], outside[:, -1]):
-        edge.fill_(True)
-    outside &= low
-    while True:  # flood fill from the border (10 steps on average for the 28x28 test items)
-        grown = F.max_pool2d(outside[None, None].float(), 3, 1, 1)[0, 0].bool() & low
-        if torch.equal(grown, outside):
-            return ~outside
-        outside = grown
+ItemAlpha = Callable[[torch.Tensor], torch.Tensor]  # an item's pixels (side x side, 0..255) -> its opacity (0..1)
 
 
-def make_scene(split: Split, seed: int, index: int, size: int = CANVAS, opaque_items: bool = False) -> Scene:
-    """``opaque_items``: paste each item's filled outline opaquely (an experiment; by default an item's
-    brightness is its opacity, so its dark parts let the background through)."""
+def see_through(item: torch.Tensor) -> torch.Tensor:
+    """Items are light on black: their brightness is their opacity over the background, so their dark
+    parts let the background through."""
+    return (item / 96).clamp(0, 1)
+
+
+def make_scene(split: Split, seed: int, index: int, size: int = CANVAS, item_alpha: ItemAlpha = see_through) -> Scene:
+    """Scene ``index`` of ``seed``. ``item_alpha`` gives each pasted item's opacity; it draws no random
+    numbers, so another rule changes the pixels but never the layout."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
     canvas = background(size, generator)
     count = int(torch.randint(1, MAX_OBJECTS + 1, (1,), generator=generator))
@@ -91,10 +87,7 @@ def make_scene(split: Split, seed: int, index: int, size: int = CANVAS, opaque_i
             box = torch.tensor([x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1], dtype=torch.float32)
             if boxes and float(box_iou(box[None], torch.stack(boxes)).max()) > MAX_IOU:
                 continue
-            # Items are light on black: their brightness is their opacity over the background.
-            alpha = (item / 96).clamp(0, 1)
-            if opaque_items:
-                alpha = torch.maximum(alpha, silhouette(item).float())
+            alpha = item_alpha(item)
             region = canvas[y0 : y0 + side, x0 : x0 + side]
             canvas[y0 : y0 + side, x0 : x0 + side] = region * (1 - alpha) + item * alpha
             boxes.append(box)
@@ -104,5 +97,5 @@ def make_scene(split: Split, seed: int, index: int, size: int = CANVAS, opaque_i
     return Scene(image, torch.stack(boxes) if boxes else torch.zeros(0, 4), torch.tensor(labels, dtype=torch.int64))
 
 
-def make_scenes(split: Split, seed: int, count: int, start: int = 0, size: int = CANVAS, opaque_items: bool = False) -> list[Scene]:
-    return [make_scene(split, seed, start + i, size, opaque_items) for i in range(count)]
+def make_scenes(split: Split, seed: int, count: int, start: int = 0, size: int = CANVAS, item_alpha: ItemAlpha = see_through) -> list[Scene]:
+    return [make_scene(split, seed, start + i, size, item_alpha) for i in range(count)]

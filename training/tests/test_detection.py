@@ -6,23 +6,12 @@ import pytest
 import torch
 
 from conftest import needs_data
+from detection_helpers import TRUTH, dets, scene
 from slimmable.data import load_split
-from slimmable.detection import STRIDE, Detections, average_precision, centre_class_loss, class_scores, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
-from slimmable.train_detector import DetectorConfig, fresh_epochs, train_detector, training_scenes
-from slimmable.diagnose_detector import class_agnostic, class_ap, merged
+from slimmable.detection import STRIDE, centre_class_loss, class_scores, decode, detection_loss, evaluate_map, heatmap_distillation, make_targets
+from slimmable.detector_training import DetectorConfig, fresh_epochs, start_from, train_detector, training_scenes
 from slimmable.models import build_model, kwargs_from_recipe
-from slimmable.scenes import MAX_IOU, MAX_OBJECTS, Scene, box_iou, make_scenes, silhouette
-
-
-def scene(boxes: list[list[float]], labels: list[int]) -> Scene:
-    return Scene(torch.zeros(1, 128, 128, dtype=torch.uint8), torch.tensor(boxes, dtype=torch.float32), torch.tensor(labels))
-
-
-def dets(boxes: list[list[float]], scores: list[float], labels: list[int]) -> Detections:
-    return Detections(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(scores), torch.tensor(labels, dtype=torch.int64))
-
-
-TRUTH = [scene([[10, 10, 40, 50], [60, 60, 100, 90]], [3, 7]), scene([[20, 30, 60, 70]], [3])]
+from slimmable.scenes import MAX_IOU, MAX_OBJECTS, box_iou, make_scenes
 
 
 def test_evaluator_perfect_detections_score_one() -> None:
@@ -89,24 +78,6 @@ def test_scene_generator_is_deterministic_and_within_its_rules() -> None:
             assert float(iou.max()) <= MAX_IOU + 1e-6
 
 
-def test_silhouette_fills_enclosed_dark_parts_but_not_open_gaps() -> None:
-    ring = torch.zeros(12, 12)
-    ring[2:10, 2:10] = 200.0
-    ring[4:8, 4:8] = 0.0  # a dark patch inside the garment: part of it
-    assert bool(silhouette(ring)[2:10, 2:10].all()) and int(silhouette(ring).sum()) == 64
-    legs = ring.clone()
-    legs[4:10, 4:8] = 0.0  # a gap open to the bottom edge through the dark surround: not part of it
-    assert not bool(silhouette(legs)[5:10, 4:8].any()) and bool(silhouette(legs)[2:4, 2:10].all())
-
-
-@needs_data
-def test_opaque_items_change_only_the_pixels_not_the_layout() -> None:
-    split = load_split("test")
-    pairs = list(zip(make_scenes(split, 1, 10), make_scenes(split, 1, 10, opaque_items=True)))
-    assert all(torch.equal(p.boxes, o.boxes) and torch.equal(p.labels, o.labels) for p, o in pairs)
-    assert any(not torch.equal(p.image, o.image) for p, o in pairs)
-
-
 def test_detector_widths_span_a_real_compute_range() -> None:
     from slimmable.flops import count_width
 
@@ -114,19 +85,6 @@ def test_detector_widths_span_a_real_compute_range() -> None:
     macs = [count_width(model, w)[0] for w in model.widths]
     assert macs[-1] / macs[0] > 10
     assert model(torch.zeros(1, 1, 128, 128)).shape == (1, 14, 128 // STRIDE, 128 // STRIDE)
-
-
-def test_diagnosis_separates_wrong_classes_from_missed_objects() -> None:
-    # Right boxes, one of them with the wrong class.
-    confused = [dets([[10, 10, 40, 50], [60, 60, 100, 90]], [0.9, 0.8], [4, 7]), dets([[20, 30, 60, 70]], [0.7], [3])]
-    assert evaluate_map(confused, TRUTH, 10)["map50"] < 1.0
-    agnostic = [class_agnostic(d) for d in confused]
-    assert average_precision(agnostic, [merged(s) for s in TRUTH], 1, 0.5) == 1.0
-    # A second guess of another class on the same box is suppressed across classes.
-    second_guess = class_agnostic(dets([[10, 10, 40, 50], [11, 10, 40, 50]], [0.9, 0.6], [4, 3]))
-    assert len(second_guess.scores) == 1 and second_guess.labels.tolist() == [0]
-    assert class_ap(confused, TRUTH, 7) == 1.0
-    assert class_ap(confused, TRUTH, 3) < 1.0
 
 
 def test_distillation_is_zero_for_an_identical_student_and_positive_otherwise() -> None:
@@ -172,21 +130,24 @@ def test_a_recipe_with_other_stages_trains_in_bf16_and_its_checkpoint_rebuilds_t
     loaded, _ = load_model(tmp_path / "run" / "final.pt")  # no shape arguments: they come from the recipe
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
-    # a recipe without stage fields builds the first design, with its checkpoints' state-dict keys
+    # a recipe without stage fields (as the shipped bundle's) builds the default shape, with its state-dict keys
     first = build_model("slimmable_detector", **kwargs_from_recipe("slimmable_detector", {"input_size": 128}))
     keys = first.state_dict().keys()
     assert "stage1.0.weight" in keys and not any(k.startswith("stage1.3") for k in keys)
     assert tuple(first.state_dict()["stage3.2.0.weight"].shape) == (128, 128, 3, 3) and "stage3.3.0.weight" not in keys
 
 
-def test_step_timing_times_a_joint_step_in_both_precisions() -> None:
-    from slimmable.step_timing import step_seconds
-
-    model = build_model("slimmable_detector", widths=[0.5, 1.0], stage_channels=[8, 8, 16, 16])
-    inputs = torch.randn(2, 1, 128, 128)
-    for bf16 in (False, True):
-        assert step_seconds(model, inputs, [0.5, 1.0], bf16, repeats=1) > 0
-    assert all(p.grad is None for p in model.parameters())  # a timing leaves no gradients behind
+def test_a_run_starts_only_from_weights_that_fit_its_model(tmp_path: Path) -> None:
+    small = build_model("slimmable_detector", stage_channels=[8, 8, 16, 16])
+    path = tmp_path / "start.pt"
+    torch.save({"model": small.state_dict(), "config": {"epochs": 1}, "earlier_stages": [{"epochs": 2}]}, path)
+    same = build_model("slimmable_detector", stage_channels=[8, 8, 16, 16])
+    assert start_from(same, str(path), ()) == [{"epochs": 2}, {"epochs": 1}]  # the recipes it came from, first first
+    assert torch.equal(same.state_dict()["predict.weight"], small.state_dict()["predict.weight"])
+    with pytest.raises(ValueError, match="does not fit"):  # a box branch the checkpoint lacks
+        start_from(build_model("slimmable_detector", stage_channels=[8, 8, 16, 16], box_channels=8), str(path), ())
+    with pytest.raises(ValueError, match="does not fit"):  # other shapes
+        start_from(build_model("slimmable_detector"), str(path), ())
 
 
 def test_centre_class_loss_rewards_the_right_class_at_the_centre_only() -> None:
@@ -232,28 +193,3 @@ def test_blend_scoring_ranks_a_cells_classes_against_each_other() -> None:
     soft = torch.softmax(torch.tensor([3.0, 2.5]), 0)
     assert torch.allclose(blend, (heat * heat.max() * soft).sqrt())
     assert blend[1] < 0.65 < blend[0]
-
-
-@needs_data
-def test_a_later_stage_may_grow_a_fine_class_path_but_not_other_modules(tmp_path: Path) -> None:
-    quiet = lambda _line: None  # noqa: E731
-    first = DetectorConfig(epochs=1, train_scenes=16, val_scenes=2, test_scenes=4, batch_size=16, threads=1, stage_channels=[8, 8, 16, 16])
-    model, _ = train_detector(first, tmp_path / "first", log=quiet)
-    start = str(tmp_path / "first" / "final.pt")
-    grown, _ = train_detector(replace(first, init_from=start, fine_class_channels=8, lr=0.0), tmp_path / "grown", log=quiet)
-    assert torch.equal(grown.state_dict()["predict.weight"], model.state_dict()["predict.weight"])
-    assert not grown.state_dict()["predict_fine.weight"].any()  # grown at zero, and lr 0 kept it there
-    with pytest.raises(ValueError, match="does not fit"):
-        train_detector(replace(first, init_from=start, box_channels=8), tmp_path / "other", log=quiet)
-
-
-def test_smallest_wins_cuts_a_big_objects_target_inside_a_smaller_one_but_keeps_every_peak() -> None:
-    # a small item on a big one: big centre cell (y 4, x 4); the small box holds the cells y 2-3, x 4-5
-    scenes = [scene([[0, 0, 64, 64], [32, 16, 48, 32]], [1, 2])]
-    plain = make_targets(scenes, 10, 128)
-    cut = make_targets(scenes, 10, 128, smallest_wins=True)
-    assert float(plain.heatmap[0, 1, 2:4, 4:6].min()) > 0.02  # the big object's Gaussian reaches into the small box ...
-    assert float(cut.heatmap[0, 1, 2:4, 4:6].max()) == 0.0  # ... and is cut there
-    assert float(cut.heatmap[0, 1, 4, 4]) == 1.0 and float(cut.heatmap[0, 2, 3, 5]) == 1.0  # both peaks stay
-    assert torch.equal(cut.heatmap[0, 2], plain.heatmap[0, 2]) and torch.equal(cut.mask, plain.mask)
-    assert torch.equal(cut.heatmap[0, 1, 6:], plain.heatmap[0, 1, 6:])  # outside the small box nothing changes

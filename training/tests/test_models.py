@@ -5,6 +5,7 @@ from slimmable.detection import STRIDE
 from slimmable.flops import count_width
 from slimmable.layers import set_width
 from slimmable.models import MODELS, build_model
+from slimmable.models.detector import SlimmableDetector
 
 # Reference multiply-accumulates (conv + FC) of S-MobileNetV2 at 224x224x3, 1000 classes.
 REFERENCE_MMACS = {1.0: 300.8, 0.75: 209.1, 0.5: 97.1, 0.35: 59.3}
@@ -27,8 +28,8 @@ def test_fashion_cnn_widths_span_a_real_compute_range() -> None:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_models_take_input_size_channels_and_classes(name: str) -> None:
     model = build_model(name, input_size=64, in_channels=2, num_classes=7).eval()
-    # classifiers answer logits; the detector a map at its output stride of 7 heatmaps + size + offset
-    expected = (2, 11, 64 // STRIDE, 64 // STRIDE) if name == "slimmable_detector" else (2, 7)
+    # classifiers answer logits; a detector (or a registered variant) a map at its output stride of 7 heatmaps + size + offset
+    expected = (2, 11, 64 // STRIDE, 64 // STRIDE) if isinstance(model, SlimmableDetector) else (2, 7)
     for width in model.widths:
         set_width(model, width)
         assert model(torch.randn(2, 2, 64, 64)).shape == expected
@@ -45,19 +46,3 @@ def test_a_box_branch_keeps_the_output_layout_and_frees_the_head_for_the_classes
     for width in model.widths:
         set_width(model, width)
         assert model(torch.randn(2, 1, 64, 64)).shape == (2, 11, 64 // STRIDE, 64 // STRIDE)
-
-
-def test_a_fine_class_path_grows_onto_a_trained_detector_as_a_no_op_and_then_moves_only_the_class_scores() -> None:
-    base = build_model("slimmable_detector", input_size=64, num_classes=7, box_channels=16).eval()
-    grown = build_model("slimmable_detector", input_size=64, num_classes=7, box_channels=16, fine_class_channels=8).eval()
-    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected and missing and all(k.startswith(("fine_", "predict_fine")) for k in missing)
-    inputs = torch.randn(2, 1, 64, 64)
-    with torch.no_grad():
-        for width in base.widths:
-            set_width(base, width)
-            set_width(grown, width)
-            assert torch.equal(grown(inputs), base(inputs))  # the zero predictor adds nothing yet
-        torch.nn.init.normal_(getattr(grown, "predict_fine").weight, std=0.1)
-        moved = grown(inputs) - base(inputs)
-    assert moved[:, :7].abs().max() > 0 and torch.equal(moved[:, 7:], torch.zeros_like(moved[:, 7:]))

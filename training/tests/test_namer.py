@@ -8,7 +8,7 @@ from torch import nn
 from conftest import needs_data
 from slimmable.cascade import name_detections
 from slimmable.detection import Detections
-from slimmable.export.__main__ import detector_spec
+from slimmable.export.specs import detector_spec
 from slimmable.models import build_model
 from slimmable.namer import crop_boxes, jitter_boxes, scene_crops
 from slimmable.scenes import Scene
@@ -136,19 +136,6 @@ def test_a_detector_exported_with_its_namer_records_the_pairs_map_and_its_own(tm
         detector_spec(model, meta, "d", "namer-x", other)
 
 
-def test_the_probes_oracle_keeps_only_right_classes_and_the_top_class_variant_adds_the_namers_choice() -> None:
-    from slimmable.cascade_probes import oracle, scaled, with_namer_top_class
-
-    scene = Scene(torch.zeros(1, 32, 32, dtype=torch.uint8), torch.tensor([[0.0, 0, 8, 8], [10, 10, 20, 20]]), torch.tensor([3, 5]))
-    d = Detections(torch.tensor([[0.0, 0, 8, 8], [10, 10, 20, 21]]), torch.tensor([0.9, 0.6]), torch.tensor([3, 4]))
-    assert oracle(d, torch.zeros(2, 10), scene).scores.tolist() == pytest.approx([0.9, 0.0])
-    p = torch.full((2, 10), 0.01)
-    p[0, 3], p[1, 5] = 0.91, 0.91  # the namer agrees on the first box and says 5 for the second
-    both = with_namer_top_class(d, p, scene)
-    assert sorted(zip(both.labels.tolist(), [round(v, 4) for v in both.scores.tolist()])) == [(3, 0.819), (4, 0.006), (5, 0.546)]
-    assert len(scaled(1.0, threshold=0.05)(d, p, scene).scores) == 1  # 0.6 x 0.01 falls below
-
-
 @needs_data
 def test_the_namer_cli_trains_every_width_and_a_second_run_goes_on_from_the_first(tmp_path: Path) -> None:
     from slimmable.checkpoint import load_model
@@ -177,9 +164,9 @@ def detect_parity_case() -> dict[str, object]:
     from slimmable.checkpoint import load_model
     from slimmable.data import LABELS, load_split
     from slimmable.detection import decode_with_class_scores
+    from slimmable.detector_eval import raw_outputs
     from slimmable.layers import set_width
-    from slimmable.scenes import make_scenes
-    from slimmable.train_detector import TEST_SEED, raw_outputs
+    from slimmable.scenes import TEST_SEED, make_scenes
 
     manifest = json.loads((REPO / "models" / "fashion-detector" / "manifest.json").read_text())
     spec = manifest["output"]["namer"]

@@ -14,8 +14,8 @@ from typing import Sequence
 import torch
 
 from ..models import build_model
-from .__main__ import LOGITS_OUTPUT, imagenet_preprocess
-from .bundle import BundleSpec, bundle_size, write_bundle
+from .bundle import bundle_size, write_bundle
+from .specs import classifier_spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,15 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     model = build_model(args.arch).eval()
     widths = sorted(getattr(model, "widths"))
-    spec = BundleSpec(
-        name=args.out.name,
-        task="classification",
-        labels=[f"class {i}" for i in range(int(getattr(model, "num_classes")))],
-        preprocess=imagenet_preprocess(),
-        output=LOGITS_OUTPUT,
-        accuracy={w: 0.0 for w in widths},
-        extra={"latency_only": True, "note": "random weights: for latency measurements only, never served as a classifier"},
-    )
+    labels = [f"class {i}" for i in range(int(getattr(model, "num_classes")))]
+    extra: dict[str, object] = {"latency_only": True, "note": "random weights: for latency measurements only, never served as a classifier"}
+    spec = classifier_spec(args.out.name, labels, {w: 0.0 for w in widths}, extra, fashion=False)
     write_bundle(model, spec, args.out, log=lambda line: print(line, flush=True))
     total, graph = bundle_size(args.out)
     print(f"wrote {args.out} (latency only): {total} bytes, {total / graph:.3f}x the full-width graph", flush=True)

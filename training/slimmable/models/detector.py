@@ -6,8 +6,8 @@ convolutions (128 channels), then a 1x1 convolution predicting, per cell of the 
 logit per class, the box size (w, h) and the centre's sub-cell offset; with ``box_channels`` the
 boxes come from a branch of their own on the neck and the head serves the class scores alone (the
 shipped detector: tighter boxes, docs/detection.md). The compute sits at stride 8 and 16, where
-features are deep enough to tell a shirt from a T-shirt; a stride-4 head (the first design) spent
-half its operations on fine grids and confused those classes. Every convolution is
+features are deep enough to tell a shirt from a T-shirt; a head on the stride-4 grid spends half
+its operations there and names those classes worse (docs/detection.md). Every convolution is
 slimmable and every BN switchable, so all of it narrows with the width. One output tensor
 ``[N, classes + 4, H/8, W/8]`` keeps ONNX export and decoding simple (decoding: src/vision/detection.ts,
 slimmable/detection.py).
@@ -29,9 +29,9 @@ def scaled(channels: int, widths: Sequence[float]) -> list[int]:
 
 
 def recipe_kwargs(recipe: Mapping[str, object]) -> dict[str, object]:
-    """The constructor arguments a training recipe (train_detector's config) records; recipes older
-    than the stage fields lack them and used the defaults."""
-    keys = ("input_size", "stage_channels", "stage_depths", "box_channels", "fine_class_channels")
+    """The constructor arguments a training recipe (slimmable.detector_training's config) records; a
+    recipe without some of them (the shipped bundle's has no stage fields) built the defaults."""
+    keys = ("input_size", "stage_channels", "stage_depths", "box_channels")
     return {key: recipe[key] for key in keys if key in recipe}
 
 
@@ -51,15 +51,11 @@ class SlimmableDetector(nn.Module):
         stage_depths: Sequence[int] = (1, 2, 3, 2),
         head_channels: int = 128,
         box_channels: int = 0,
-        fine_class_channels: int = 0,
     ) -> None:
         """``stage_depths``: 3x3 convolutions per stage (the first of each has stride 2).
-        ``box_channels``: 0 shares the head between class scores and boxes (the first designs); more
+        ``box_channels``: 0 shares the head between class scores and boxes (the default shape); more
         gives the boxes a branch of their own (one 3x3 convolution of that many channels on the neck)
-        and leaves the head to the class scores alone. ``fine_class_channels``: more adds class
-        evidence from the stride-4 grid (two 3x3 convolutions of that many channels on the stride-4
-        features plus the upsampled neck), max-pooled to stride 8 and added to the class logits; its
-        predictor starts at zero, so it can be grown onto a trained detector without changing it."""
+        and leaves the head to the class scores alone."""
         super().__init__()
         if input_size % 16 != 0:
             raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
@@ -69,12 +65,14 @@ class SlimmableDetector(nn.Module):
         self.input_size = input_size
         self.in_channels = in_channels
         self.num_classes = num_classes
+        self.stage_channels = list(stage_channels)  # at width 1.0, for subclasses that add branches
+        self.head_channels = head_channels
         n = len(self.widths)
         c1, c2, c3, c4 = (scaled(c, self.widths) for c in stage_channels)
         head = scaled(head_channels, self.widths)
         d1, d2, d3, d4 = stage_depths
-        # stage1's blocks are spliced into one Sequential (conv, bn, relu, block, ...) so a depth-1
-        # stage1 keeps the state-dict keys of the first design's checkpoints.
+        # stage1's blocks are spliced into one Sequential (conv, bn, relu, block, ...): a depth-1 stage1
+        # then has the keys stage1.0 (conv), stage1.1 (BN), which the shipped bundle's tensors carry.
         self.stage1 = nn.Sequential(*conv_bn_relu([in_channels] * n, c1, stride=2), *repeat(c1, d1 - 1))  # /2
         self.stage2 = nn.Sequential(conv_bn_relu(c1, c2, stride=2), *repeat(c2, d2 - 1))  # /4
         self.stage3 = nn.Sequential(conv_bn_relu(c2, c3, stride=2), *repeat(c3, d3 - 1))  # /8
@@ -90,39 +88,29 @@ class SlimmableDetector(nn.Module):
             self.box_head = conv_bn_relu(head, box)
             self.predict_box = SlimmableConv2d(box, [4] * n, 1, bias=True)
             small_init(self.predict_box)
-        self.fine_lateral: nn.Module | None = None
-        if fine_class_channels:
-            fine = scaled(fine_class_channels, self.widths)
-            self.fine_lateral = conv_bn_relu(c2, fine, kernel=1)
-            self.fine_neck = conv_bn_relu(head, fine, kernel=1)
-            self.fine_head = nn.Sequential(conv_bn_relu(fine, fine), conv_bn_relu(fine, fine))
-            self.predict_fine = SlimmableConv2d(fine, [num_classes] * n, 1, bias=True)
-            with torch.no_grad():
-                assert self.predict_fine.bias is not None
-                self.predict_fine.weight.zero_()
-                self.predict_fine.bias.zero_()
-            self.pool = nn.MaxPool2d(2)
         self.predict = SlimmableConv2d(head, [num_classes + (0 if box_channels else 4)] * n, 1, bias=True)
         small_init(self.predict)
         with torch.no_grad():  # heatmap at a low prior (focal-loss practice)
             assert self.predict.bias is not None
             self.predict.bias[:num_classes].fill_(-2.19)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stride-4 features (stage 2) and the neck: stride-16 features upsampled onto stride 8."""
         f2 = self.stage2(self.stage1(x))
         f3 = self.stage3(f2)
         f4 = self.stage4(f3)
-        neck = self.up(self.lateral4(f4)) + self.lateral3(f3)
-        scores = self.predict(self.head(neck))
-        if self.fine_lateral is not None:
-            fine = self.fine_head(self.fine_lateral(f2) + self.up(self.fine_neck(neck)))
-            fine_scores = self.pool(self.predict_fine(fine))
-            if self.box_head is None:  # the shared head's output ends with the 4 box channels
-                fine_scores = torch.cat([fine_scores, torch.zeros_like(scores[:, self.num_classes :])], 1)
-            scores = scores + fine_scores
+        return f2, self.up(self.lateral4(f4)) + self.lateral3(f3)
+
+    def with_boxes(self, scores: torch.Tensor, neck: torch.Tensor) -> torch.Tensor:
+        """The output: the head's scores, followed by the box branch's 4 channels when there is one
+        (the shared head's scores already end with them)."""
         if self.box_head is None or self.predict_box is None:
-            return scores  # the shared head already predicts classes + 4
+            return scores
         return torch.cat([scores, self.predict_box(self.box_head(neck))], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, neck = self.features(x)
+        return self.with_boxes(self.predict(self.head(neck)), neck)
 
 
 def small_init(layer: SlimmableConv2d) -> None:

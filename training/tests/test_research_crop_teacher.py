@@ -3,13 +3,14 @@ from pathlib import Path
 import torch
 
 from conftest import needs_data
-from slimmable.crop_teacher import CropTeacher, centre_distillation
+from research.crop_teacher import CropTeacher, centre_distillation
+from research.crops import crop_objects
+from research.train_naming_probe import NamingProbeConfig, NamingProbeTraining
 from slimmable.data import normalize
 from slimmable.detection import make_targets
+from slimmable.detector_training import train_detector
 from slimmable.models import build_model
-from slimmable.naming import crop_objects
 from slimmable.scenes import Scene
-from slimmable.train_detector import DetectorConfig, train_detector
 
 BOXES = [[10.0, 10.0, 40.0, 50.0], [70.0, 60.0, 110.0, 90.0]]
 
@@ -60,8 +61,8 @@ def test_centre_distillation_is_zero_when_the_student_agrees_and_positive_otherw
 @needs_data
 def test_a_run_with_a_crop_teacher_trains_and_records_it(tmp_path: Path) -> None:
     path = teacher_checkpoint(tmp_path / "teacher.pt")
-    config = DetectorConfig(epochs=1, train_scenes=16, val_scenes=2, test_scenes=4, batch_size=16, threads=1,
-                            stage_channels=[8, 8, 16, 16], crop_teacher=str(path), teacher_weight=1.0, bf16=True)
-    _, results = train_detector(config, tmp_path / "run", log=lambda _line: None)
+    config = NamingProbeConfig(epochs=1, train_scenes=16, val_scenes=2, test_scenes=4, batch_size=16, threads=1,
+                               stage_channels=[8, 8, 16, 16], crop_teacher=str(path), teacher_weight=1.0, bf16=True)
+    _, results = train_detector(config, tmp_path / "run", log=lambda _line: None, variant=NamingProbeTraining)
     assert all(0.0 <= r["map50"] <= 1.0 for r in results.values())
     assert torch.load(tmp_path / "run" / "final.pt")["config"]["crop_teacher"] == str(path)

@@ -7,7 +7,10 @@ the mAP@0.5 that perfect boxes with this classifier's naming would reach (slimma
 beside ``diagnose_detector``'s naming section it says how much of the detector's mAP is lost to
 naming that a dedicated classifier does better, and how much no classifier of this size recovers.
 
-    python3 -m slimmable.naming_ceiling --out runs/naming-ceiling [--train-scenes 16000 --epochs 10]
+    python3 -m research.naming_ceiling --out runs/naming-ceiling [--train-scenes 16000 --epochs 10]
+
+``--opaque-items`` composes the scenes with opaque items (opaque_items.py), to measure what the
+library's see-through paste costs naming.
 """
 from __future__ import annotations
 
@@ -17,25 +20,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import torch
+from slimmable.data import LABELS, load_split
+from slimmable.naming import classifier_scores, naming_report, save_report
+from slimmable.scenes import TEST_SEED, TRAIN_SEED, make_scenes, see_through
+from slimmable.train import TrainConfig, train
 
-from .data import LABELS, Split, load_split, normalize
-from .naming import crop_objects, naming_report, save_report
-from .scenes import Scene, make_scenes
-from .train import TrainConfig, train
-from .train_detector import TEST_SEED, TRAIN_SEED
-
-
-def crop_split(scenes: list[Scene]) -> Split:
-    return Split(torch.cat([crop_objects(s) for s in scenes]), torch.cat([s.labels for s in scenes]))
-
-
-def classifier_scores(model: torch.nn.Module, crops: Split, scenes: list[Scene]) -> list[torch.Tensor]:
-    """Softmax class probabilities for each object of each scene (``crops`` = crop_split(scenes))."""
-    model.eval()
-    with torch.no_grad():
-        probabilities = torch.cat([torch.softmax(model(normalize(chunk)), 1) for chunk in crops.images.split(1000)])
-    return list(probabilities.split([len(s.labels) for s in scenes]))
+from .crops import crop_split
+from .opaque_items import opaque
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,11 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--report", type=Path, help="also write the report as JSON here")
-    parser.add_argument("--opaque-items", action="store_true", help="compose the scenes with opaque item outlines (scenes.make_scene)")
+    parser.add_argument("--opaque-items", action="store_true", help="compose the scenes with opaque item outlines (opaque_items.py)")
     args = parser.parse_args(argv)
     print(f"cropping the objects of {args.train_scenes} training and {args.test_scenes} test scenes ...", flush=True)
-    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes, opaque_items=args.opaque_items)
-    test_scenes = make_scenes(load_split("test"), TEST_SEED, args.test_scenes, opaque_items=args.opaque_items)
+    item_alpha = opaque if args.opaque_items else see_through
+    train_scenes = make_scenes(load_split("train"), TRAIN_SEED, args.train_scenes, item_alpha=item_alpha)
+    test_scenes = make_scenes(load_split("test"), TEST_SEED, args.test_scenes, item_alpha=item_alpha)
     splits = crop_split(train_scenes), crop_split(test_scenes)
     print(f"{len(splits[0])} training crops, {len(splits[1])} test crops", flush=True)
     config = TrainConfig(widths=[1.0], epochs=args.epochs, threads=args.threads)

@@ -6,9 +6,9 @@ part of it. For each ground-truth object this groups by size (naming.SIZE_BUCKET
 of its box), ``under 20-50%`` and ``under >50%`` (the share of its box covered by items pasted after
 it). Per group it reports the share of objects, how often the detector's decoded output holds a box
 of the right class at IoU >= 0.5, how often that box outscores every other-class box there, and the
-crop classifier's top-1 (the yardstick of slimmable.naming_ceiling) on the same objects.
+crop classifier's top-1 (the yardstick of research.naming_ceiling) on the same objects.
 
-    python3 -m slimmable.crowding --checkpoint runs/fashion-detector-branch/final.pt \\
+    python3 -m research.crowding --checkpoint runs/fashion-detector-branch/final.pt \\
       --classifier runs/naming-ceiling/final.pt --out ../docs/detection/crowding.json
 """
 from __future__ import annotations
@@ -21,13 +21,14 @@ from typing import Sequence
 
 import torch
 
-from .checkpoint import load_model
-from .data import LABELS, load_split
-from .detection import Detections, box_iou
-from .naming import SIZE_BUCKETS, longest_sides, save_report
-from .naming_ceiling import classifier_scores, crop_split
-from .scenes import Scene, box_intersection, make_scenes
-from .train_detector import TEST_SEED, detect_all, recorded_class_score
+from slimmable.checkpoint import load_model
+from slimmable.data import LABELS, load_split
+from slimmable.detection import Detections, box_iou
+from slimmable.detector_eval import detect_all, recorded_class_score
+from slimmable.naming import SIZE_BUCKETS, classifier_scores, longest_sides, save_report
+from slimmable.scenes import TEST_SEED, Scene, box_intersection, make_scenes
+
+from .crops import crop_split
 
 OVERLAPS = ("free", "on top", "under 20-50%", "under >50%")
 
@@ -97,8 +98,8 @@ def crowding_report(scenes: list[Scene], detections: list[Detections], classifie
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="the detector (train_detector's final.pt)")
-    parser.add_argument("--classifier", type=Path, required=True, help="the crop classifier (naming_ceiling's final.pt)")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="the detector (a train_detector or train_naming_probe final.pt, or a bundle folder)")
+    parser.add_argument("--classifier", type=Path, required=True, help="the crop classifier (research.naming_ceiling's final.pt)")
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--scenes", type=int, default=2000, help="the first test scenes (seed 1)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")

@@ -1,6 +1,7 @@
-"""A crop classifier as the detector's naming teacher.
+"""A crop classifier as the detector's naming teacher, a probe of the naming gap (docs/detection.md;
+train_naming_probe --crop-teacher).
 
-The classifier that `naming_ceiling` trains on object crops names the objects of Fashion scenes better
+The classifier that ``naming_ceiling`` trains on object crops names the objects of Fashion scenes better
 than the detector's class logits do (87.2% vs 82.8%, and 85.1% vs 74.5% on small objects,
 docs/detection.md). Its softened class probabilities for each object's crop become a target for the
 detector's class logits at that object's centre cell: knowledge distillation from a stronger
@@ -14,11 +15,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_model
-from .data import normalize
-from .detection import STRIDE, Targets, centre_cell, flip_boxes
-from .naming import crop_objects
-from .scenes import Scene
+from slimmable.checkpoint import load_model
+from slimmable.data import normalize
+from slimmable.detection import STRIDE, Targets, centre_cell, flip_boxes
+from slimmable.scenes import Scene
+
+from .crops import crop_objects
 
 
 class CropTeacher:

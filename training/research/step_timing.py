@@ -2,7 +2,7 @@
 float32 and under bfloat16 autocast, to size a recipe to the training budget. Run it alone: the
 numbers are only comparable within one run.
 
-    python3 -m slimmable.step_timing --stage-channels 32,64,160,256 --stage-depths 2,3,4,2
+    python3 -m research.step_timing --stage-channels 32,64,160,256 --stage-depths 2,3,4,2
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Sequence
 
 import torch
 
-from .models import build_model
-from .train_detector import DetectorConfig, int_list, width_output
+from slimmable.detector_training import DetectorConfig, add_shape_arguments, width_output
+from slimmable.models import build_model
 
 
 def step_seconds(model: torch.nn.Module, inputs: torch.Tensor, widths: Sequence[float], bf16: bool, repeats: int) -> float:
@@ -33,9 +33,7 @@ def step_seconds(model: torch.nn.Module, inputs: torch.Tensor, widths: Sequence[
 def main(argv: Sequence[str] | None = None) -> int:
     defaults = DetectorConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage-channels", type=int_list, default=defaults.stage_channels)
-    parser.add_argument("--stage-depths", type=int_list, default=defaults.stage_depths)
-    parser.add_argument("--box-channels", type=int, default=defaults.box_channels)
+    add_shape_arguments(parser, defaults)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)

@@ -3,8 +3,8 @@ combine, test-time flips, and how far perfect naming of the detector's boxes wou
 
 Every variant starts from the same decoded boxes (detector score above 0.05) at one width:
 
-- ``named``: detector score x the namer's probability of the box's class (what /detect did before
-  slimmable.cascade's fusion answered every class of a box);
+- ``named``: detector score x the namer's probability of the box's class (each box keeps the class the
+  detector decoded it with);
 - ``named, threshold on the named score``: the same, boxes whose named score is 0.05 or less dropped;
 - ``named x p^0.5`` and ``x p^2``: the probability weighted less or more;
 - ``named + the namer's top class``: each box also answered for the namer's own best class;
@@ -12,13 +12,13 @@ Every variant starts from the same decoded boxes (detector score above 0.05) at 
   from the average), named, and named by the namer averaged over mirrored crops;
 - ``oracle naming``: each box kept with its score only if its class is that of the true box it
   overlaps most (the ceiling of re-scoring the detector's boxes);
-- ``fused``: what /detect does now (slimmable.cascade.name_detections): every distinct box answered
+- ``fused``: what /detect does (slimmable.cascade.name_detections): every distinct box answered
   for every class, scored objectness x (class score / objectness)^power x p, at several powers; with
   answers at or below 0.05 dropped; with the decoded classes only; and with flips of both models.
 
-    python3 -m slimmable.cascade_probes --detector runs/fashion-detector-branch/final.pt \\
+    python3 -m research.cascade_probes --detector runs/fashion-detector-branch/final.pt \\
       --namer runs/fashion-scene-namer/final.pt --scenes 500 --out ../docs/detection/cascade-probes.json
-    python3 -m slimmable.cascade_probes --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \\
+    python3 -m research.cascade_probes --detector ../models/fashion-detector --namer ../models/fashion-scene-namer \\
       --scenes 500 --fusion --out ../docs/detection/cascade-probes-fusion.json   # the bundles, as shipped
 """
 from __future__ import annotations
@@ -32,13 +32,13 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .cascade import answers, distinct_boxes, fuse, load_pair, namer_probabilities, pair_arguments, with_mirrored
-from .data import LABELS
-from .detection import Detections, box_iou, decode, decode_with_class_scores, evaluate_map, nms
-from .layers import set_width
-from .naming import save_report
-from .scenes import Scene
-from .train_detector import raw_outputs, recorded_class_score
+from slimmable.cascade import answers, distinct_boxes, fuse, load_pair, namer_probabilities, pair_arguments, with_mirrored
+from slimmable.data import LABELS
+from slimmable.detection import Detections, box_iou, decode, decode_with_class_scores, evaluate_map, nms
+from slimmable.detector_eval import raw_outputs, recorded_class_score
+from slimmable.layers import set_width
+from slimmable.naming import save_report
+from slimmable.scenes import Scene
 
 Rescore = Callable[[Detections, torch.Tensor, Scene], Detections]
 

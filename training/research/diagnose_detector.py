@@ -1,10 +1,10 @@
 """Where a detector's mAP goes: per width, mAP@0.5 as trained (class-aware), the same with every
 label merged into one class (finding the objects, whatever their class), and AP@0.5 per class.
 A large gap between the first two means the boxes are fine and the classes are confused. The naming
-section scores the class logits at each object's true centre (slimmable.naming): top-1 by
-object size, and the mAP@0.5 perfect boxes with that naming would reach.
+section scores the class logits at each object's true centre (``centre_scores``, reported by
+slimmable.naming): top-1 by object size, and the mAP@0.5 perfect boxes with that naming would reach.
 
-    python3 -m slimmable.diagnose_detector --checkpoint runs/fashion-detector/final.pt [--scenes 2000]
+    python3 -m research.diagnose_detector --checkpoint runs/fashion-detector/final.pt [--scenes 2000]
 
 ``--split train`` scores the first training scenes instead (the fixed set a first stage trains on):
 set beside the test scenes, it shows how much a detector has memorised.
@@ -19,12 +19,25 @@ from typing import Sequence
 
 import torch
 
-from .checkpoint import load_model
-from .data import LABELS, load_split
-from .detection import Detections, average_precision, decode, nms
-from .naming import centre_scores, naming_report, save_report
-from .scenes import Scene, make_scenes
-from .train_detector import TEST_SEED, TRAIN_SEED, raw_outputs, recorded_class_score
+from slimmable.checkpoint import load_model
+from slimmable.data import LABELS, load_split
+from slimmable.detection import Detections, average_precision, centre_cell, decode, nms
+from slimmable.detector_eval import raw_outputs, recorded_class_score
+from slimmable.naming import naming_report, save_report
+from slimmable.scenes import TEST_SEED, TRAIN_SEED, Scene, make_scenes
+
+
+def centre_scores(output: torch.Tensor, scene: Scene, num_classes: int) -> torch.Tensor:
+    """A detector's class scores for each object of a scene: the highest sigmoid heatmap value of each
+    class in the 3x3 cells around the object's centre cell (where its peak may fall)."""
+    heat = torch.sigmoid(output[:num_classes])
+    grid_h, grid_w = heat.shape[1:]
+    rows: list[torch.Tensor] = []
+    for box in scene.boxes.tolist():
+        px, py = centre_cell(box, grid_w, grid_h)
+        region = heat[:, max(0, py - 1) : py + 2, max(0, px - 1) : px + 2]
+        rows.append(region.reshape(num_classes, -1).max(1).values)
+    return torch.stack(rows) if rows else torch.zeros(0, num_classes)
 
 
 def merged(scene: Scene) -> Scene:
