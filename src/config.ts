@@ -15,6 +15,8 @@ export interface Config {
   intraOpThreads: number;
   defaultBudgetMs: number;
   widthPolicy: PolicyName;
+  /** deadline-plan: the share of each waiting request's budget kept as slack. */
+  planReserve: number;
   latencyQuantile: number;
   maxQueueDepth: number;
   bodyLimitBytes: number;
@@ -52,7 +54,7 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${logLevel}: use one of ${LOG_LEVELS.join(', ')}`);
   const intraOpThreads = number(env, 'INTRA_OP_THREADS', 1, positiveInt, 'a positive integer');
-  const policy = env.WIDTH_POLICY ?? 'queue-aware';
+  const policy = env.WIDTH_POLICY ?? 'deadline-plan';
   if (!isPolicy(policy)) throw new ConfigError(`WIDTH_POLICY=${policy}: use one of ${POLICIES.join(', ')}`);
   const verify = env.VERIFY_GOLDEN ?? 'true';
   if (!['true', 'false'].includes(verify)) throw new ConfigError(`VERIFY_GOLDEN=${verify}: use true or false`);
@@ -67,6 +69,7 @@ export function loadConfig(env: Env = process.env): Config {
     intraOpThreads,
     defaultBudgetMs: number(env, 'DEFAULT_LATENCY_BUDGET_MS', 25, (v) => v > 0, 'a positive number of milliseconds'),
     widthPolicy: policy,
+    planReserve: number(env, 'PLAN_RESERVE', 0.25, (v) => v >= 0 && v < 1, 'in [0, 1)'),
     latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.95, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
     bodyLimitBytes: number(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, positiveInt, 'a positive number of bytes'),

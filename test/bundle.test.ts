@@ -46,8 +46,8 @@ t.test('configuration errors name the variable', async (t) => {
   t.throws(() => loadConfig({ EXECUTION_PROVIDERS: 'tpu' }), /EXECUTION_PROVIDERS/);
   t.throws(() => loadConfig({ DEFAULT_LATENCY_BUDGET_MS: '-1' }), /DEFAULT_LATENCY_BUDGET_MS/);
   t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
-  t.throws(() => loadConfig({ WIDTH_POLICY: 'fastest' }), /WIDTH_POLICY=fastest: use one of queue-aware, greedy/);
-  t.equal(loadConfig({}).widthPolicy, 'queue-aware');
+  t.throws(() => loadConfig({ WIDTH_POLICY: 'fastest' }), /WIDTH_POLICY=fastest: use one of deadline-plan, queue-aware, greedy/);
+  t.equal(loadConfig({}).widthPolicy, 'deadline-plan');
   const config = loadConfig({});
   t.equal(config.port, 8080);
   t.same(config.executionProviders, ['cuda', 'cpu']);

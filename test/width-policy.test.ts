@@ -1,50 +1,77 @@
 import t from 'tap';
 import request from 'supertest';
-import { chooseWidth, queueHeadroom } from '../dist/policy/width-policy.js';
+import { finishLimit, planHeadroom, queueHeadroom, widestWithin, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { fixtures, startApp } from './helpers.js';
 
 const WIDTHS = [0.25, 0.5, 0.75, 1];
 
-t.test('chooseWidth serves the widest width predicted to finish in time', async (t) => {
-  const tail = (w: number): number => ({ 0.25: 1, 0.5: 2, 0.75: 4, 1: 8 })[w]!;
-  t.match(chooseWidth(WIDTHS, 20, 0, tail), { width: 1, predictedMs: 8, feasible: true });
-  t.match(chooseWidth(WIDTHS, 20, 12, tail), { width: 1, predictedMs: 20, feasible: true }); // exactly on budget
-  t.match(chooseWidth(WIDTHS, 20, 13, tail), { width: 0.75, predictedMs: 17 });
-  t.match(chooseWidth(WIDTHS, 20, 18, tail), { width: 0.5 });
-  t.match(chooseWidth(WIDTHS, 20, 19, tail), { width: 0.25, feasible: true });
-  t.match(chooseWidth(WIDTHS, 20, 19.5, tail), { width: 0.25, predictedMs: 20.5, feasible: false });
+t.test('widestWithin binds the widest width predicted to finish within the limit', async (t) => {
+  const rest = [1, 2, 4, 8];
+  t.equal(widestWithin(WIDTHS, rest, 0, 20), 1);
+  t.equal(widestWithin(WIDTHS, rest, 12, 20), 1, 'exactly on the limit');
+  t.equal(widestWithin(WIDTHS, rest, 13, 20), 0.75);
+  t.equal(widestWithin(WIDTHS, rest, 18, 20), 0.5);
+  t.equal(widestWithin(WIDTHS, rest, 19, 20), 0.25);
+  t.equal(widestWithin(WIDTHS, rest, 19.5, 20), 0.25, 'nothing fits: the narrowest');
 });
 
-t.test('chooseWidth stays within the headroom the queue leaves', async (t) => {
-  const tail = (w: number): number => ({ 0.25: 1, 0.5: 2, 0.75: 4, 1: 8 })[w]!;
-  t.match(chooseWidth(WIDTHS, 20, 0, tail, Infinity), { width: 1 });
-  t.match(chooseWidth(WIDTHS, 20, 0, tail, 7), { width: 1, feasible: true }); // 8 - 1 = 7 extra ms: allowed
-  t.match(chooseWidth(WIDTHS, 20, 0, tail, 6.9), { width: 0.75 });
-  t.match(chooseWidth(WIDTHS, 20, 0, tail, 0), { width: 0.25, feasible: true }, 'no headroom: narrowest, still in budget');
-  t.match(chooseWidth(WIDTHS, 20, 19.5, tail, 100), { width: 0.25, feasible: false }, 'the budget still binds');
-});
+const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });
 
 t.test('queueHeadroom: the slack of the tightest waiting request that can still make it', async (t) => {
   t.equal(queueHeadroom(0, 1, 1, []), Infinity, 'empty queue: no limit');
   // One worker; head floor 1 ms; waiting requests due at 10 and 30 ms with 2 ms floors.
   // The first finishes at 1 + 2 = 3 (slack 7), the second at 5 (slack 25).
-  t.equal(queueHeadroom(0, 1, 1, [{ deadline: 10, floorMs: 2 }, { deadline: 30, floorMs: 2 }]), 7);
+  t.equal(queueHeadroom(0, 1, 1, [waiting(10, 2), waiting(30, 2)]), 7);
   // Two workers share the work: slack counts twice the time to the deadline.
-  t.equal(queueHeadroom(0, 2, 1, [{ deadline: 10, floorMs: 2 }]), 17);
+  t.equal(queueHeadroom(0, 2, 1, [waiting(10, 2)]), 17);
   // A request that misses even if everything runs narrowest is not protected.
-  t.equal(queueHeadroom(0, 1, 1, [{ deadline: 2, floorMs: 2 }, { deadline: 30, floorMs: 2 }]), 25);
-  t.equal(queueHeadroom(100, 1, 1, [{ deadline: 50, floorMs: 2 }]), Infinity, 'already late: ignored');
+  t.equal(queueHeadroom(0, 1, 1, [waiting(2, 2), waiting(30, 2)]), 25);
+  t.equal(queueHeadroom(100, 1, 1, [waiting(50, 2)]), Infinity, 'already late: ignored');
 });
 
-t.test('with a queue, the queue-aware policy narrows the head to keep the requests behind in budget; greedy does not', async (t) => {
+t.test('planHeadroom: the head may grow while everyone behind keeps its reserve of slack', async (t) => {
+  const near = (a: number, b: number): boolean => Math.abs(a - b) <= 0.1;
+  t.equal(planHeadroom(0, 1, [], [], 0.25, 7), 7, 'empty queue: as wide as allowed');
+  // One worker (no other). Head floor 1; one waiting, floor 2, due at 100 with budget 100: it must
+  // finish by 75 (reserve 25). Head at 1 + x, waiting finishes at 3 + x <= 75: x <= 72.
+  t.ok(near(planHeadroom(0, 1, [waiting(100, 2)], [], 0.25, 500), 72));
+  t.equal(planHeadroom(0, 1, [waiting(100, 2)], [], 0.25, 50), 50, 'capped at what the widest width needs');
+  // A second worker free now takes the waiting request: the head may take all it wants.
+  t.equal(planHeadroom(0, 1, [waiting(100, 2)], [0], 0.25, 500), 500);
+  // ...unless that worker is busy until 90: the waiting request then runs after the head if the
+  // head ends before 90 (finishes at 3 + x), else at 92 > 75 on the other worker. So x <= 72 again.
+  t.ok(near(planHeadroom(0, 1, [waiting(100, 2)], [90], 0.25, 500), 72));
+  // Already inside its reserve (finishes at 3, must by -22): it keeps the slack it has, so x = 0.
+  t.ok(near(planHeadroom(0, 1, [waiting(3, 2, 100)], [], 0.25, 500), 0));
+  // A request that misses even at the floor is not protected.
+  t.equal(planHeadroom(0, 1, [waiting(2, 2), waiting(1000, 2)], [], 0.25, 500), 500);
+  // Deadline order on two workers: four waiting with 10 ms floors, due at 40 (reserve 10: done by 30).
+  // The other worker is free now, the head's at 1 + x. Up to x = 19 the schedule still ends every
+  // one by 30 (the head's worker takes the second or third); at x = 20 the fourth ends at 31.
+  const four = Array.from({ length: 4 }, () => waiting(40, 10, 40));
+  t.ok(near(planHeadroom(0, 1, four, [0], 0.25, 500), 19), `four waiting: ${planHeadroom(0, 1, four, [0], 0.25, 500)}`);
+});
+
+t.test('finishLimit: greedy takes its own deadline, the planning policies cap it for the queue', async (t) => {
+  // Two waiting on one worker, due at 10 with 10 ms budgets: they must end by 7.5, and end at 3 + x
+  // and 5 + x, so the head may take 2.5 ms more than its floor.
+  const head = { now: 0, deadline: 50, budgetMs: 50, floorMs: 1, widestMs: 8, waiting: [waiting(10, 2, 10), waiting(10, 2, 10)], freeAt: [] };
+  t.equal(finishLimit('greedy', head, 0.25), 50);
+  t.equal(finishLimit('deadline-plan', { ...head, waiting: [] }, 0.25), 50, 'empty queue: only its own deadline limits it');
+  t.ok(Math.abs(finishLimit('deadline-plan', head, 0.25) - 3.5) <= 0.1, 'two waiting with tight deadlines narrow the head');
+  t.ok(finishLimit('queue-aware', head, 0.25) < 50);
+  t.equal(finishLimit('deadline-plan', { ...head, deadline: 0.5 }, 0.25), 0.5, 'never beyond its own deadline');
+});
+
+t.test('with a queue, the planning policies narrow the head to keep the requests behind in budget; greedy does not', async (t) => {
   // Fake tails far above the real compute (under 2 ms), so only the queue can change the choice:
   // 30 requests at once on one worker, budget 1000 ms. Greedy: 600 ms fits every request's own
   // budget, so all run full width. Queue-aware: 29 waiting x 20 ms floors leave about 360 ms of
   // headroom for the first dispatched from the queue, so it must run narrower until the queue drains.
-  const fake = { 0.25: 20, 0.5: 100, 0.75: 300, 1: 600 } as Record<number, number>;
+  const fake: Record<string, number> = { decode: 0, 0.25: 20, 0.5: 100, 0.75: 300, 1: 600 };
   const widthsUnder = async (policy: string): Promise<number[]> => {
-    const app = await startApp({ WIDTH_POLICY: policy }, new FixedLatencyModel((_model, width) => fake[width]!));
+    const app = await startApp({ WIDTH_POLICY: policy }, new FixedLatencyModel((_model, part) => fake[part]!));
     try {
       const model = app.inference.model('fashion-classifier');
       const arrivedAt = performance.now();
@@ -58,14 +85,16 @@ t.test('with a queue, the queue-aware policy narrows the head to keep the reques
     }
   };
   const greedy = await widthsUnder('greedy');
-  const queueAware = await widthsUnder('queue-aware');
   t.ok(greedy.every((w) => w === 1), `greedy: ${greedy.join(' ')}`);
-  t.equal(queueAware[0], 1, 'the first request finds an empty queue: full width');
-  t.ok(queueAware[1]! < 1, `queue-aware, second request with 28 behind it: ${queueAware[1]}`);
-  t.equal(queueAware[queueAware.length - 1], 1, 'the last request has nobody behind it: full width');
-  // (The fake tails do not pass in real time, so each later request sees fewer behind it and the
-  // same clock: its headroom only grows.)
-  t.ok(queueAware.slice(1).every((w, i, all) => i === 0 || w >= all[i - 1]!), `widths widen as the queue drains: ${queueAware.join(' ')}`);
+  for (const policy of ['queue-aware', 'deadline-plan']) {
+    const widths = await widthsUnder(policy);
+    t.equal(widths[0], 1, `${policy}: the first request finds an empty queue: full width`);
+    t.ok(widths[1]! < 1, `${policy}, second request with 28 behind it: ${widths[1]}`);
+    t.equal(widths[widths.length - 1], 1, `${policy}: the last request has nobody behind it: full width`);
+    // (The fake tails do not pass in real time, so each later request sees fewer behind it and the
+    // same clock: its headroom only grows.)
+    t.ok(widths.slice(1).every((w, i, all) => i === 0 || w >= all[i - 1]!), `${policy}: widths widen as the queue drains: ${widths.join(' ')}`);
+  }
 });
 
 t.test('the online latency model predicts mean and tail of recent measurements', async (t) => {
@@ -82,8 +111,8 @@ t.test('the online latency model predicts mean and tail of recent measurements',
 
 t.test('through HTTP, the budget picks the width the (injected) latency model predicts', async (t) => {
   // Widely spaced fake compute times, so the few ms of real decoding cannot change the answer.
-  const fake = { 0.25: 1, 0.5: 100, 0.75: 1000, 1: 10000 } as Record<number, number>;
-  const app = await startApp({}, new FixedLatencyModel((_model, width) => fake[width]!));
+  const fake: Record<string, number> = { decode: 0, 0.25: 1, 0.5: 100, 0.75: 1000, 1: 10000 };
+  const app = await startApp({}, new FixedLatencyModel((_model, part) => fake[part]!));
   t.teardown(() => app.close());
   const image = fixtures()[0]!.bytes;
   for (const [budget, width] of [[50, 0.25], [500, 0.5], [5000, 0.75], [50000, 1]] as const) {

@@ -4,6 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metricOf, validateManifest, widthKey, type CenterNetOutput, type Manifest, type TensorEntry } from './manifest.js';
+import { describePipeline, type Pipeline } from './pipeline.js';
 import { rebuildWidth } from './rebuild-width.js';
 
 export interface WidthModel {
@@ -27,6 +28,8 @@ export interface Golden {
 
 export interface SlimmableModel {
   name: string;
+  /** What a request to this model runs (src/bundle/pipeline.ts). */
+  pipeline: Pipeline;
   dir: string;
   manifest: Manifest;
   widths: WidthModel[];
@@ -46,7 +49,10 @@ function readTensor(blob: Buffer, entry: TensorEntry, file: string): { values: F
   return { values: entry.dtype === 'uint8' ? new Uint8Array(copy) : new Float32Array(copy), shape: entry.shape };
 }
 
-export async function loadBundle(dir: string): Promise<SlimmableModel> {
+/** A bundle as read from its folder, before its pipeline is described (which may need other bundles). */
+export type LoadedBundle = Omit<SlimmableModel, 'pipeline'>;
+
+export async function loadBundle(dir: string): Promise<LoadedBundle> {
   const manifestPath = join(dir, 'manifest.json');
   let manifest: Manifest;
   try {
@@ -114,12 +120,18 @@ export async function loadBundles(modelsDir: string): Promise<SlimmableModel[]> 
     names.add(model.name);
   }
   checkNamers(models);
-  return models;
+  return withPipelines(models);
+}
+
+/** Each bundle with its pipeline, described once every bundle it uses is known. */
+export function withPipelines(bundles: LoadedBundle[]): SlimmableModel[] {
+  const byName = new Map(bundles.map((b) => [b.name, b]));
+  return bundles.map((bundle) => ({ ...bundle, pipeline: describePipeline(bundle, byName) }));
 }
 
 /** A detector that names its boxes needs its namer hosted too, with the same widths and a one-channel
  * input of the crop's size: its measured mAP is the pair's, and it cannot answer without it. */
-export function checkNamers(models: SlimmableModel[]): void {
+export function checkNamers(models: LoadedBundle[]): void {
   for (const model of models) {
     const namer = model.manifest.task === 'detection' ? (model.manifest.output as unknown as CenterNetOutput).namer : undefined;
     if (!namer) continue;
@@ -130,7 +142,7 @@ export function checkNamers(models: SlimmableModel[]): void {
     if (model.manifest.input.shape[1] !== 1) throw why('but crops are cut from one-channel inputs and its input has more channels');
     const [, channels, height, width] = found.manifest.input.shape;
     if (channels !== 1 || height !== namer.crop.size || width !== namer.crop.size) throw why(`whose input (${channels}x${height}x${width}) is not 1x${namer.crop.size}x${namer.crop.size}`);
-    const widths = (m: SlimmableModel): string => m.widths.map((w) => w.width).join(', ');
+    const widths = (m: LoadedBundle): string => m.widths.map((w) => w.width).join(', ');
     if (widths(found) !== widths(model)) throw why(`whose widths (${widths(found)}) are not the detector's (${widths(model)})`);
   }
 }

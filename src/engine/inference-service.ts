@@ -1,34 +1,57 @@
 /**
- * The inference engine as the routes see it: hosted models, the worker pool, the latency model and
- * the width policy, joined into one call, `infer()`.
+ * The inference engine as the routes see it: the hosted models and their pipelines, the worker
+ * pool, the latency model and the width policy, joined into two calls: `serve()` runs a model's
+ * whole pipeline on an encoded image, `infer()` runs one model on a tensor.
  */
+import sharp from 'sharp';
 import type { Config } from '../config.js';
 import type { SlimmableModel } from '../bundle/load-bundles.js';
-import { ApiError } from '../errors.js';
+import { defaultOptions, type PipelineOptions } from '../bundle/pipeline.js';
+import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
-import { chooseWidth, queueHeadroom, type WidthChoice } from '../policy/width-policy.js';
+import { finishLimit, widestWithin } from '../policy/width-policy.js';
 import { normalizePixels } from '../vision/preprocess.js';
-import type { OutputTensor } from './protocol.js';
-import { PoolClosedError, QueueFullError, WorkerPool, fixedWidthJob, type JobResult } from './worker-pool.js';
+import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
+import type { JobPayload, OutputTensor } from './protocol.js';
+import { JobFailedError, PoolClosedError, QueueFullError, WorkerPool, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
-export interface InferOptions {
+/** When and how fast a request must be answered. */
+export interface Deadline {
   /** performance.now() when the request arrived */
   arrivedAt: number;
   budgetMs: number;
   forcedWidth?: number;
-  /** Predicted ms that must follow this run at a width (e.g. a detector's namer), counted in the width choice. */
-  followUpMs?: (width: number) => number;
+}
+
+export interface Prediction {
+  /** ms from the request's arrival to its predicted completion, at the width bound */
+  predictedMs: number;
+  /** whether that prediction was within the budget */
+  feasible: boolean;
+}
+
+export interface ServeRequest extends Deadline {
+  model: SlimmableModel;
+  bytes: Uint8Array;
+  options: PipelineOptions;
+}
+
+export interface Served {
+  width: number;
+  answer: PipelineAnswer;
+  prediction: Prediction;
+  /** ms: waiting for a worker, then each stage in the worker */
+  timings: { queueMs: number } & StageTimings;
 }
 
 export interface InferResult {
   width: number;
-  choice: WidthChoice;
+  choice: Prediction & { width: number };
   outputs: Record<string, OutputTensor>;
   queueMs: number;
   inferenceMs: number;
-  finishedAt: number;
 }
 
 export interface GoldenCheck {
@@ -39,7 +62,8 @@ export interface GoldenCheck {
 
 export interface InferenceObserver {
   onLoad(queued: number, busy: number): void;
-  onInference(model: string, width: number, queueMs: number, inferenceMs: number): void;
+  /** A served request's stages, for the metrics. */
+  onServed(model: string, width: number, timings: Served['timings']): void;
   onWarning(message: string): void;
 }
 
@@ -73,25 +97,23 @@ export class InferenceService {
     return this.pool?.queued ?? 0;
   }
 
-  /** Start the workers (sessions built and warm), profile every width, check golden vectors. */
+  /** Start the workers (sessions built and warm), profile every width's pipeline, check golden vectors. */
   async start(): Promise<void> {
-    const pool = await WorkerPool.start({
-      size: this.config.inferenceWorkers,
-      maxQueueDepth: this.config.maxQueueDepth,
-      init: {
-        models: [...this.models.values()].map((m) => ({
-          name: m.name,
-          inputName: m.manifest.input.name,
-          inputShape: [m.manifest.input.shape[1], m.manifest.input.shape[2], m.manifest.input.shape[3]],
-          widths: m.widths.map((w) => ({ width: w.width, graph: w.graph })),
-        })),
-        providers: this.config.executionProviders,
-        cudaDeviceId: this.config.cudaDeviceId,
-        intraOpThreads: this.config.intraOpThreads,
+    const pool = await WorkerPool.start(
+      {
+        size: this.config.inferenceWorkers,
+        maxQueueDepth: this.config.maxQueueDepth,
+        init: {
+          models: [...this.models.values()].map((m) => ({ name: m.name, widths: m.widths.map((w) => ({ width: w.width, graph: w.graph })) })),
+          pipelines: [...this.models.values()].map((m) => m.pipeline),
+          providers: this.config.executionProviders,
+          cudaDeviceId: this.config.cudaDeviceId,
+          intraOpThreads: this.config.intraOpThreads,
+          maxInputPixels: this.config.maxInputPixels,
+        },
       },
-    });
-    pool.on('load', (queued, busy) => this.observer.onLoad(queued, busy));
-    pool.on('warning', (message) => this.observer.onWarning(message));
+      { load: (queued, busy) => this.observer.onLoad(queued, busy), warning: (message) => this.observer.onWarning(message) },
+    );
     try {
       await this.profile(pool);
       if (this.config.verifyGolden) await this.verifyGolden(pool);
@@ -108,60 +130,96 @@ export class InferenceService {
 
   model(name: string): SlimmableModel {
     const model = this.models.get(name);
-    if (!model) throw new ApiError(404, 'unknown_model', `no model named ${name}; available: ${[...this.models.keys()].join(', ')}`);
+    if (!model) throw new ServiceError('unknown_model', `no model named ${name}; available: ${[...this.models.keys()].join(', ')}`);
     return model;
   }
 
-  async infer(model: SlimmableModel, data: Float32Array, dims: number[], options: InferOptions): Promise<InferResult> {
-    if (!this.pool) throw new ApiError(503, 'not_ready', 'the inference workers are still starting', { 'Retry-After': '1' });
-    const widths = model.widths.map((w) => w.width);
-    const tail = (width: number): number => this.latency.estimate(model.name, width).tail + (options.followUpMs?.(width) ?? 0);
-    const floor = options.forcedWidth ?? Math.min(...widths);
-    let choice: WidthChoice | undefined;
-    const enqueuedAt = performance.now();
-    let result: JobResult;
-    try {
-      result = await this.pool.run({
-        model: model.name,
-        deadline: options.arrivedAt + options.budgetMs,
-        data,
-        dims,
-        floorMs: () => tail(floor),
-        selectWidth: (now, waiting, workers) => {
-          const elapsed = now - options.arrivedAt;
-          if (options.forcedWidth !== undefined) {
-            const predictedMs = elapsed + tail(options.forcedWidth);
-            choice = { width: options.forcedWidth, predictedMs, feasible: predictedMs <= options.budgetMs, forced: true };
-          } else {
-            const headroom = this.config.widthPolicy === 'queue-aware' ? queueHeadroom(now, workers, tail(floor), waiting) : Infinity;
-            choice = chooseWidth(widths, options.budgetMs, elapsed, tail, headroom);
-          }
-          return choice.width;
-        },
-      });
-    } catch (error) {
-      if (error instanceof QueueFullError) {
-        throw new ApiError(503, 'overloaded', `${error.message}; retry shortly`, { 'Retry-After': '1' });
-      }
-      if (error instanceof PoolClosedError) throw new ApiError(503, 'shutting_down', error.message, { 'Retry-After': '1' });
-      if (error instanceof ApiError) throw error;
-      throw new ApiError(500, 'inference_failed', `inference failed: ${(error as Error).message}`);
-    }
-    const inferenceMs = result.finishedAt - result.dispatchedAt;
-    const queueMs = result.dispatchedAt - enqueuedAt;
-    this.latency.observe(model.name, result.width, inferenceMs);
-    this.observer.onInference(model.name, result.width, queueMs, inferenceMs);
-    return { width: result.width, choice: choice!, outputs: result.outputs, queueMs, inferenceMs, finishedAt: result.finishedAt };
+  /** Predicted ms of a pipeline job at a width: decoding plus everything after it. */
+  predictedMs(model: string, width: number, stat: 'mean' | 'tail' = 'tail'): number {
+    return this.latency.estimate(model, 'decode')[stat] + this.latency.estimate(model, width)[stat];
   }
 
-  /** Seed the latency model: every width, one request at a time, through the real pool. */
+  /** Run a model's whole pipeline on an encoded image, at the width its deadline allows. */
+  async serve(request: ServeRequest): Promise<Served> {
+    const { model } = request;
+    const enqueuedAt = performance.now();
+    const result = await this.schedule(model, { kind: 'pipeline', model: model.name, bytes: ownBuffer(request.bytes), options: request.options }, request, true);
+    if (result.outcome.kind !== 'pipeline') throw new Error('a pipeline job answered with a model run');
+    const { width, answer, timings } = result.outcome;
+    const served: Served = { width, answer, prediction: this.prediction(model, width, request, result), timings: { queueMs: result.dispatchedAt - enqueuedAt, ...timings } };
+    // the latency model learns both parts of the job exactly as it ran
+    this.latency.observe(model.name, 'decode', timings.decodeMs);
+    this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt - timings.decodeMs);
+    this.observer.onServed(model.name, width, served.timings);
+    return served;
+  }
+
+  /** Run one model on an already preprocessed tensor (golden checks; no decoding, no post-processing). */
+  async infer(model: SlimmableModel, data: Float32Array, dims: number[], deadline: Deadline): Promise<InferResult> {
+    const enqueuedAt = performance.now();
+    const result = await this.schedule(model, { kind: 'model', model: model.name, data, dims }, deadline, false);
+    if (result.outcome.kind !== 'model') throw new Error('a model job answered with a pipeline');
+    const { width, outputs } = result.outcome;
+    return { width, choice: { width, ...this.prediction(model, width, deadline, result) }, outputs, queueMs: result.dispatchedAt - enqueuedAt, inferenceMs: result.finishedAt - result.dispatchedAt };
+  }
+
+  /** The completion predicted when the width was bound: the time until then was measured. */
+  private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult): Prediction {
+    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.latency.estimate(model.name, width).tail;
+    return { predictedMs, feasible: predictedMs <= deadline.budgetMs };
+  }
+
+  private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean): Promise<JobResult> {
+    if (!this.pool) throw new ServiceError('not_ready', 'the inference workers are still starting', 1);
+    try {
+      return await this.pool.run(this.job(model, payload, deadline, decodes));
+    } catch (error) {
+      if (error instanceof QueueFullError) throw new ServiceError('overloaded', `${error.message}; retry shortly`, 1);
+      if (error instanceof PoolClosedError) throw new ServiceError('shutting_down', error.message, 1);
+      if (error instanceof JobFailedError && error.code !== undefined && isErrorCode(error.code)) throw new ServiceError(error.code, error.message);
+      if (error instanceof ServiceError) throw error;
+      throw new ServiceError('inference_failed', `inference failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** A queued job: its deadline, its cost to others, and the width rule its worker binds with. */
+  private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean): Job {
+    const widths = model.pipeline.widths;
+    const rest = (width: number): number => this.latency.estimate(model.name, width).tail;
+    const decode = (): number => (decodes ? this.latency.estimate(model.name, 'decode').tail : 0);
+    const floor = deadline.forcedWidth ?? widths[0]!;
+    const floorMs = (): number => decode() + rest(floor);
+    return {
+      deadline: deadline.arrivedAt + deadline.budgetMs,
+      budgetMs: deadline.budgetMs,
+      payload,
+      floorMs,
+      dispatch: (now: number, view: QueueView): Dispatch => {
+        if (deadline.forcedWidth !== undefined) return { rule: { kind: 'fixed', width: deadline.forcedWidth }, expectedMs: floorMs() };
+        const restMs = widths.map(rest);
+        const limit = finishLimit(
+          this.config.widthPolicy,
+          { now, deadline: deadline.arrivedAt + deadline.budgetMs, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: decode() + restMs[restMs.length - 1]!, waiting: view.waiting, freeAt: view.freeAt },
+          this.config.planReserve,
+        );
+        const expected = widestWithin(widths, restMs, decode(), limit);
+        return { rule: { kind: 'finish-within', ms: limit, widths, restMs }, expectedMs: decode() + rest(expected) };
+      },
+    };
+  }
+
+  /** Seed the latency model: every width's whole pipeline, one request at a time, through the real
+   * pool, on an image made from the bundle's golden input. */
   private async profile(pool: WorkerPool): Promise<void> {
     for (const model of this.models.values()) {
-      const [, c, h, w] = model.manifest.input.shape;
-      for (const { width } of model.widths) {
+      const image = await samplePng(model);
+      const options = defaultOptions(model.pipeline);
+      for (const width of model.pipeline.widths) {
         for (let i = 0; i < this.config.warmupRuns; i += 1) {
-          const result = await pool.run(fixedWidthJob(model.name, width, new Float32Array(c * h * w), [1, c, h, w]));
-          this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt);
+          const result = await pool.run(fixedWidthJob({ kind: 'pipeline', model: model.name, bytes: new Uint8Array(image), options }, width));
+          if (result.outcome.kind !== 'pipeline') continue;
+          this.latency.observe(model.name, 'decode', result.outcome.timings.decodeMs);
+          this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt - result.outcome.timings.decodeMs);
         }
       }
     }
@@ -175,8 +233,8 @@ export class InferenceService {
       const [n = 1, c = 1, h = 1, w = 1] = model.golden.shape;
       for (const { width } of model.widths) {
         const data = normalizePixels(model.golden.pixels, 'chw', n * c, h, w, { ...model.manifest.preprocess, mean: repeat(model.manifest.preprocess.mean, n), std: repeat(model.manifest.preprocess.std, n) });
-        const result = await pool.run(fixedWidthJob(model.name, width, data, [n, c, h, w]));
-        const actual = result.outputs[model.manifest.output.name]?.data ?? new Float32Array();
+        const result = await pool.run(fixedWidthJob({ kind: 'model', model: model.name, data, dims: [n, c, h, w] }, width));
+        const actual = result.outcome.kind === 'model' ? (result.outcome.outputs[model.manifest.output.name]?.data ?? new Float32Array()) : new Float32Array();
         const maxAbsError = goldenError(actual, model.golden.outputs.get(width)!.values, model.golden.stride);
         checks.push({ width, maxAbsError, passed: maxAbsError <= model.golden.tolerance });
       }
@@ -187,6 +245,26 @@ export class InferenceService {
       }
     }
   }
+}
+
+/** A job with no deadline that runs at one given width (start-up profiling and golden checks). */
+function fixedWidthJob(payload: JobPayload, width: number): Job {
+  return { deadline: Infinity, budgetMs: Infinity, payload, floorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0 }) };
+}
+
+/** The bundle's first golden input as a PNG: a real input of the model, for profiling. */
+async function samplePng(model: SlimmableModel): Promise<Buffer> {
+  const [, c = 1, h = 1, w = 1] = model.golden.shape;
+  const chw = model.golden.pixels.subarray(0, c * h * w);
+  const hwc = new Uint8Array(c * h * w);
+  for (let ch = 0; ch < c; ch += 1) for (let i = 0; i < h * w; i += 1) hwc[i * c + ch] = chw[ch * h * w + i]!;
+  return sharp(hwc, { raw: { width: w, height: h, channels: c as 1 | 3 } }).png().toBuffer();
+}
+
+/** The bytes in an ArrayBuffer of their own, so handing it to a worker moves nothing else
+ * (small Buffers share Node's pool). */
+function ownBuffer(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
 /** Largest absolute difference between an output and the stored golden values (every `stride`-th). */

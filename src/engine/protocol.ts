@@ -1,27 +1,41 @@
 /** Messages between the main thread and the inference workers. */
+import type { Pipeline, PipelineOptions } from '../bundle/pipeline.js';
+import type { Execution } from './execute-pipeline.js';
 
 export interface WorkerModel {
   name: string;
-  inputName: string;
-  inputShape: [number, number, number];
   widths: { width: number; graph: Uint8Array }[];
 }
 
 export interface WorkerInit {
   models: WorkerModel[];
+  pipelines: Pipeline[];
   /** Providers in order of preference, e.g. ['cuda', 'cpu']. */
   providers: string[];
   cudaDeviceId: number;
+  /** ONNX Runtime intra-op threads, and libvips threads per image, of each worker. */
   intraOpThreads: number;
+  maxInputPixels: number;
 }
 
-export interface RunRequest {
-  type: 'run';
+/**
+ * How the worker binds the width. 'fixed': forced widths, profiling and golden checks.
+ * 'finish-within': the widest width whose predicted remaining time (`restMs`, per width, ascending)
+ * still finishes within `ms` of the job's arrival at the worker, bound once the image is decoded and
+ * the decode time is a measurement, not a guess; the narrowest if none does.
+ */
+export type WidthRule = { kind: 'fixed'; width: number } | { kind: 'finish-within'; ms: number; widths: number[]; restMs: number[] };
+
+/** What a job runs: a hosted model's whole pipeline on an encoded image, or one model on a tensor. */
+export type JobPayload =
+  | { kind: 'pipeline'; model: string; bytes: Uint8Array; options: PipelineOptions }
+  | { kind: 'model'; model: string; data: Float32Array; dims: number[] };
+
+export interface JobMessage {
+  type: 'job';
   id: number;
-  model: string;
-  width: number;
-  data: Float32Array;
-  dims: number[];
+  payload: JobPayload;
+  width: WidthRule;
 }
 
 export interface OutputTensor {
@@ -29,8 +43,12 @@ export interface OutputTensor {
   dims: number[];
 }
 
+export type JobOutcome = ({ kind: 'pipeline' } & Execution) | { kind: 'model'; width: number; outputs: Record<string, OutputTensor> };
+
 export type WorkerMessage =
   | { type: 'ready'; provider: string; warnings: string[] }
   | { type: 'init-error'; message: string }
-  | { type: 'result'; id: number; outputs: Record<string, OutputTensor> }
-  | { type: 'error'; id: number; message: string };
+  /** `boundAfterMs`: ms from the job's arrival at the worker to the width binding; `workerMs`: to its end. */
+  | { type: 'done'; id: number; outcome: JobOutcome; boundAfterMs: number; workerMs: number }
+  /** `code`: a catalogue code (src/errors.ts) for a failure the caller caused, else absent. */
+  | { type: 'failed'; id: number; code?: string; message: string };

@@ -2,52 +2,74 @@
  * A pool of inference worker threads fed from one bounded queue, ordered by deadline (earliest
  * first; equal deadlines keep arrival order).
  *
- * The width of a job is bound LATE: only when a worker is free does the pool ask the job which
- * width to run (`job.selectWidth`). At that moment the queue wait is a measurement, not a guess,
- * so the width policy predicts only the compute time that is still ahead.
+ * The width is bound LATE. Only when a worker is free does the pool ask the job for its width rule
+ * (`job.dispatch`), showing it the jobs still waiting and when the busy workers should be free: the
+ * queue wait is then a measurement, not a guess. The worker binds the final width once the image
+ * is decoded (src/engine/protocol.ts, WidthRule), so the decode time is a measurement too.
  */
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
-import type { OutputTensor, RunRequest, WorkerInit, WorkerMessage } from './protocol.js';
+// sharp is loaded here, on the main thread, before any worker: the workers use it, and a native
+// library first opened by a worker would be unloaded (and crash the process) when that worker exits.
+import 'sharp';
 import type { Waiting } from '../policy/width-policy.js';
+import type { JobMessage, JobOutcome, JobPayload, WidthRule, WorkerInit, WorkerMessage } from './protocol.js';
 
 /** How many waiting jobs a width decision may look at: deeper ones wait far longer than any budget
- * we serve, and the bound keeps each dispatch O(1) when a benchmark floods the queue. */
+ * we serve, and the bound keeps each dispatch cheap when a benchmark floods the queue. */
 const LOOKAHEAD = 256;
 
-export interface Job {
-  model: string;
-  /** Absolute deadline, ms on the performance.now() clock (Infinity: none). */
-  deadline: number;
-  data: Float32Array;
-  dims: number[];
-  /** Predicted compute at the narrowest width this job may run (the width policy plans with it). */
-  floorMs(): number;
-  /** Called when a worker is free, with the jobs still waiting behind this one (deadline order)
-   * and the number of workers; returns the width to run. */
-  selectWidth(now: number, waiting: Iterable<Waiting>, workers: number): number;
+/** What the pool shows a job when a worker frees for it. */
+export interface QueueView {
+  /** The jobs waiting behind it, in deadline order (at most LOOKAHEAD). */
+  waiting: readonly Waiting[];
+  /** When each other worker is predicted to be free (performance.now() clock; now if idle). */
+  freeAt: readonly number[];
 }
 
-/** A job with no deadline that runs at one given width (start-up profiling and golden checks). */
-export function fixedWidthJob(model: string, width: number, data: Float32Array, dims: number[]): Job {
-  return { model, deadline: Infinity, data, dims, floorMs: () => 0, selectWidth: () => width };
+export interface Dispatch {
+  rule: WidthRule;
+  /** Predicted ms the job will take under that rule (to plan the jobs behind it). */
+  expectedMs: number;
+}
+
+export interface Job {
+  /** Absolute deadline, ms on the performance.now() clock (Infinity: none). */
+  deadline: number;
+  /** The latency budget the deadline came from (Infinity: none). */
+  budgetMs: number;
+  payload: JobPayload;
+  /** Predicted ms at the narrowest width this job may run (what it costs the jobs around it). */
+  floorMs(): number;
+  /** Called when a worker is free for this job: the rule its worker binds the width with. */
+  dispatch(now: number, view: QueueView): Dispatch;
 }
 
 export interface JobResult {
-  width: number;
-  outputs: Record<string, OutputTensor>;
+  outcome: JobOutcome;
   /** performance.now() when the job left the queue and when its result arrived. */
   dispatchedAt: number;
   finishedAt: number;
+  dispatch: Dispatch;
+  /** ms from the job's arrival at its worker to the width binding, and to its end. */
+  boundAfterMs: number;
+  workerMs: number;
 }
 
+/** A failure the job's input caused (a catalogue code from src/errors.ts), not the pool. */
+export class JobFailedError extends Error {
+  constructor(
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 export class QueueFullError extends Error {}
 export class PoolClosedError extends Error {}
 
 interface Pending {
   job: Job;
-  seq: number;
-  enqueuedAt: number;
   resolve(result: JobResult): void;
   reject(error: Error): void;
 }
@@ -55,7 +77,7 @@ interface Pending {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  running?: { pending: Pending; width: number; dispatchedAt: number; id: number };
+  running?: { pending: Pending; dispatchedAt: number; dispatch: Dispatch; id: number };
 }
 
 export interface PoolOptions {
@@ -73,7 +95,6 @@ export interface PoolEvents {
 export class WorkerPool extends EventEmitter<PoolEvents> {
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
-  private seq = 0;
   private nextId = 0;
   private closed = false;
   provider = 'unknown';
@@ -83,8 +104,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   /** Start the workers and wait until every one has built and warmed up its sessions. */
-  static async start(options: PoolOptions): Promise<WorkerPool> {
+  static async start(options: PoolOptions, listeners: Partial<{ [E in keyof PoolEvents]: (...args: PoolEvents[E]) => void }> = {}): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
+    if (listeners.warning) pool.on('warning', listeners.warning);
+    if (listeners.load) pool.on('load', listeners.load);
     await Promise.all(Array.from({ length: options.size }, () => pool.spawn()));
     return pool;
   }
@@ -108,7 +131,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       return Promise.reject(new QueueFullError(`inference queue is full (${this.options.maxQueueDepth} waiting)`));
     }
     return new Promise<JobResult>((resolve, reject) => {
-      const pending: Pending = { job, seq: this.seq++, enqueuedAt: performance.now(), resolve, reject };
+      const pending: Pending = { job, resolve, reject };
       let i = this.queue.length;
       while (i > 0 && this.queue[i - 1]!.job.deadline > job.deadline) i -= 1;
       this.queue.splice(i, 0, pending);
@@ -167,19 +190,21 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.emitLoad();
   }
 
-  private finish(slot: Slot, message: Extract<WorkerMessage, { type: 'result' | 'error' }>): void {
+  private finish(slot: Slot, message: Extract<WorkerMessage, { type: 'done' | 'failed' }>): void {
     const running = slot.running;
     if (!running || running.id !== message.id) return;
     slot.running = undefined;
-    if (message.type === 'result') {
+    if (message.type === 'done') {
       running.pending.resolve({
-        width: running.width,
-        outputs: message.outputs,
+        outcome: message.outcome,
         dispatchedAt: running.dispatchedAt,
         finishedAt: performance.now(),
+        dispatch: running.dispatch,
+        boundAfterMs: message.boundAfterMs,
+        workerMs: message.workerMs,
       });
     } else {
-      running.pending.reject(new Error(message.message));
+      running.pending.reject(new JobFailedError(message.code, message.message));
     }
     this.dispatch();
     this.emitLoad();
@@ -191,28 +216,36 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (slot.running || !slot.ready) continue;
       const pending = this.queue.shift()!;
       const now = performance.now();
-      let width: number;
+      let dispatch: Dispatch;
       try {
-        width = pending.job.selectWidth(now, this.waiting(), this.slots.length);
+        dispatch = pending.job.dispatch(now, this.view(now, slot));
       } catch (error) {
         pending.reject(error as Error);
         continue;
       }
       const id = this.nextId++;
-      slot.running = { pending, width, dispatchedAt: now, id };
-      const request: RunRequest = { type: 'run', id, model: pending.job.model, width, data: pending.job.data, dims: pending.job.dims };
-      slot.worker.postMessage(request, [pending.job.data.buffer as ArrayBuffer]);
+      slot.running = { pending, dispatchedAt: now, dispatch, id };
+      const message: JobMessage = { type: 'job', id, payload: pending.job.payload, width: dispatch.rule };
+      slot.worker.postMessage(message, [transferable(pending.job.payload)]);
     }
   }
 
-  private *waiting(): Generator<Waiting> {
+  private view(now: number, free: Slot): QueueView {
+    const waiting: Waiting[] = [];
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
-      yield { deadline: job.deadline, floorMs: job.floorMs() };
+      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
+    const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));
+    return { waiting, freeAt };
   }
 
   private emitLoad(): void {
     this.emit('load', this.queue.length, this.busy);
   }
+}
+
+/** The payload's big buffer, handed to the worker instead of copied. */
+function transferable(payload: JobPayload): ArrayBuffer {
+  return (payload.kind === 'pipeline' ? payload.bytes.buffer : payload.data.buffer) as ArrayBuffer;
 }

@@ -35,7 +35,7 @@ export class ServiceMetrics {
 
   readonly inferenceDuration = new Histogram({
     name: 'slimmable_inference_duration_seconds',
-    help: 'Inference time (hand-off to a worker, ONNX Runtime run, result back), by model and width.',
+    help: "ONNX Runtime run time in the worker, by model and width (a detector's namer under its own name).",
     labelNames: ['model', 'width'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -43,8 +43,16 @@ export class ServiceMetrics {
 
   readonly preprocessDuration = new Histogram({
     name: 'slimmable_preprocess_duration_seconds',
-    help: 'Image decoding, resizing and normalisation time, by model.',
+    help: 'Image decoding, resizing and normalisation time in the worker, by model.',
     labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly postprocessDuration = new Histogram({
+    name: 'slimmable_postprocess_duration_seconds',
+    help: 'Post-processing time in the worker (top-k; box decoding, crops and fusion), by model and width.',
+    labelNames: ['model', 'width'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
@@ -58,7 +66,7 @@ export class ServiceMetrics {
 
   readonly latencyEstimate = new Gauge({
     name: 'slimmable_latency_estimate_seconds',
-    help: "The latency model's current inference-time estimate per width (stat: mean or tail).",
+    help: "The latency model's current estimate of a request's work per width (decoding, model runs, post-processing; stat: mean or tail).",
     labelNames: ['model', 'width', 'stat'] as const,
     registers: [this.registry],
   });

@@ -23,10 +23,13 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
       metrics.queueDepth.set(queued);
       metrics.busyWorkers.set(busy);
     },
-    onInference(model, width, queueMs, inferenceMs) {
-      const labels = { model, width: widthLabel(width) };
-      metrics.queueWait.observe(labels, queueMs / 1000);
-      metrics.inferenceDuration.observe(labels, inferenceMs / 1000);
+    onServed(model, width, timings) {
+      const w = widthLabel(width);
+      metrics.queueWait.observe({ model, width: w }, timings.queueMs / 1000);
+      metrics.preprocessDuration.observe({ model }, timings.decodeMs / 1000);
+      // each model the pipeline ran (a detector's namer too), under its own name
+      for (const [run, ms] of Object.entries(timings.models)) metrics.inferenceDuration.observe({ model: run, width: w }, ms / 1000);
+      metrics.postprocessDuration.observe({ model, width: w }, timings.postprocessMs / 1000);
     },
     onWarning(message) {
       app.log.warn(message);
@@ -46,9 +49,9 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
     if (service.ready) metrics.executionProvider.set({ provider: service.provider }, 1);
     for (const model of options.models) {
       for (const { width } of model.widths) {
-        const estimate = service.latency.estimate(model.name, width);
-        metrics.latencyEstimate.set({ model: model.name, width: widthLabel(width), stat: 'mean' }, estimate.mean / 1000);
-        metrics.latencyEstimate.set({ model: model.name, width: widthLabel(width), stat: 'tail' }, estimate.tail / 1000);
+        for (const stat of ['mean', 'tail'] as const) {
+          metrics.latencyEstimate.set({ model: model.name, width: widthLabel(width), stat }, service.predictedMs(model.name, width, stat) / 1000);
+        }
       }
     }
   };

@@ -1,12 +1,16 @@
 /**
- * The latency model: for every (model, width), how long one inference takes, measured from the
- * main thread (hand-off to the worker, compute, and the result coming back).
- *
- * It starts from a warm-up profile and learns online from every served request: it keeps the last
- * `window` measurements per width and predicts with their mean and a high quantile (the "tail",
- * p95 by default). The width policy plans with the tail, so a request is given a width that finishes
- * in time in about 95% of cases, not merely on average.
+ * The latency model: how long each part of a hosted model's pipeline takes, learnt from the
+ * pipeline's own executions (start-up profiling, then every served request), so the prediction is
+ * of exactly what runs. A job's time splits into two parts the policy plans with:
+ *   - 'decode': decoding and preprocessing the image, per model (the same at every width);
+ *   - a width: everything after it until the answer is back on the main thread (hand-offs, the
+ *     model runs, crops, the namer, post-processing), per (model, width).
+ * It keeps the last `window` measurements of each and predicts with their mean and a high quantile
+ * (the "tail", p95 by default). The policy plans with the tail, so a request is given a width that
+ * finishes in time in about 95% of cases, not merely on average.
  */
+
+export type LatencyPart = number | 'decode';
 
 export interface LatencyEstimate {
   /** ms */
@@ -17,8 +21,8 @@ export interface LatencyEstimate {
 }
 
 export interface LatencyModel {
-  estimate(model: string, width: number): LatencyEstimate;
-  observe(model: string, width: number, ms: number): void;
+  estimate(model: string, part: LatencyPart): LatencyEstimate;
+  observe(model: string, part: LatencyPart, ms: number): void;
 }
 
 export class OnlineLatencyModel implements LatencyModel {
@@ -30,9 +34,9 @@ export class OnlineLatencyModel implements LatencyModel {
     private readonly window = 128,
   ) {}
 
-  observe(model: string, width: number, ms: number): void {
+  observe(model: string, part: LatencyPart, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    const key = `${model}@${width}`;
+    const key = `${model}@${part}`;
     const samples = this.windows.get(key) ?? [];
     samples.push(ms);
     if (samples.length > this.window) samples.shift();
@@ -40,8 +44,8 @@ export class OnlineLatencyModel implements LatencyModel {
     this.cache.delete(key);
   }
 
-  estimate(model: string, width: number): LatencyEstimate {
-    const key = `${model}@${width}`;
+  estimate(model: string, part: LatencyPart): LatencyEstimate {
+    const key = `${model}@${part}`;
     const cached = this.cache.get(key);
     if (cached) return cached;
     const samples = this.windows.get(key) ?? [];
@@ -57,10 +61,10 @@ export class OnlineLatencyModel implements LatencyModel {
 
 /** A latency model with fixed answers, for tests and for reasoning about the policy. */
 export class FixedLatencyModel implements LatencyModel {
-  constructor(private readonly ms: (model: string, width: number) => number) {}
+  constructor(private readonly ms: (model: string, part: LatencyPart) => number) {}
 
-  estimate(model: string, width: number): LatencyEstimate {
-    const ms = this.ms(model, width);
+  estimate(model: string, part: LatencyPart): LatencyEstimate {
+    const ms = this.ms(model, part);
     return { mean: ms, tail: ms, samples: 0 };
   }
 

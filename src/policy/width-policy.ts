@@ -1,57 +1,41 @@
 /**
- * Choosing the width: the WIDEST width predicted to finish within the latency budget, and (with the
- * queue-aware policy, the default) without making a waiting request miss a budget it could still meet.
+ * Choosing the width. When a worker frees, the request at the head of the queue (earliest deadline)
+ * is given a FINISH LIMIT: how long it may take from now. Its worker then binds the widest width
+ * predicted to finish within that limit, once the image is decoded (`widestWithin`); if none does,
+ * the narrowest is served and the budget is reported as infeasible. Each policy is a way to set the
+ * limit; all of them cap it at the request's own deadline.
  *
- * Predicted completion = time already spent (measured: upload, decoding, preprocessing, queue wait)
- * + the latency model's tail estimate for that width. Because the pool asks only when a worker is
- * free, the queue wait is already part of the measured time. If even the narrowest width cannot
- * make it, it is served anyway and the budget is reported as infeasible.
- *
- * Why queue-aware: the greedy rule looks at one request. Near saturation it serves the head of the
- * queue wide because that one request still fits, and the extra compute pushes everyone behind it
- * past their budgets (measured in docs/benchmarks.md). The queue-aware rule first computes the
- * head's HEADROOM: how much longer than its narrowest run it may take before some waiting request,
- * that would still finish in time if everything ahead of it ran narrowest, no longer does. It then
- * serves the widest width within both the budget and the headroom. With an empty queue the headroom
- * is unlimited and both rules agree, so light load still gets full width.
+ * - `deadline-plan` (the default): the head may run as wide as its deadline allows as long as every
+ *   request waiting behind it keeps a reserve of slack (`reserve` x its budget), or at least the
+ *   slack it has, if everything behind runs narrowest. It plans on the real schedule: the waiting
+ *   requests in deadline order on the workers, each worker free when its running job should end
+ *   (`planHeadroom`). The reserve absorbs arrivals and mispredictions, so the queue stays short and
+ *   the widths follow the load: an empty queue gets the widest width, a queue that eats into the
+ *   reserve narrows the head until it drains.
+ * - `queue-aware`: the same protection without a reserve, on a fluid model of the workers
+ *   (`queueHeadroom`). Kept for comparison.
+ * - `greedy`: the head's own deadline only. Kept for comparison.
  */
 
-export type PolicyName = 'queue-aware' | 'greedy';
-export const POLICIES: readonly PolicyName[] = ['queue-aware', 'greedy'];
-
-export interface WidthChoice {
-  width: number;
-  /** ms from the request's arrival to its predicted completion */
-  predictedMs: number;
-  feasible: boolean;
-  forced: boolean;
-}
+export type PolicyName = 'deadline-plan' | 'queue-aware' | 'greedy';
+export const POLICIES: readonly PolicyName[] = ['deadline-plan', 'queue-aware', 'greedy'];
 
 /** A request waiting behind the one being dispatched. */
 export interface Waiting {
   /** absolute deadline, ms on the performance.now() clock */
   deadline: number;
-  /** its predicted compute at the narrowest width it may run (its forced width, if forced) */
+  /** its latency budget, ms */
+  budgetMs: number;
+  /** its predicted time at the narrowest width it may run (its forced width, if forced) */
   floorMs: number;
 }
 
-export function chooseWidth(
-  widths: readonly number[],
-  budgetMs: number,
-  elapsedMs: number,
-  tailMs: (width: number) => number,
-  headroomMs = Infinity,
-): WidthChoice {
-  const ascending = [...widths].sort((a, b) => a - b);
-  const narrowest = ascending[0]!;
-  const floor = tailMs(narrowest);
-  for (let i = ascending.length - 1; i >= 0; i -= 1) {
-    const width = ascending[i]!;
-    const predictedMs = elapsedMs + tailMs(width);
-    if (predictedMs <= budgetMs && tailMs(width) - floor <= headroomMs) return { width, predictedMs, feasible: true, forced: false };
+/** The widest width whose predicted remaining time fits the limit, or the narrowest (`widths` ascending). */
+export function widestWithin(widths: readonly number[], restMs: readonly number[], elapsedMs: number, limitMs: number): number {
+  for (let i = widths.length - 1; i > 0; i -= 1) {
+    if (elapsedMs + restMs[i]! <= limitMs) return widths[i]!;
   }
-  const predictedMs = elapsedMs + floor;
-  return { width: narrowest, predictedMs, feasible: predictedMs <= budgetMs, forced: false };
+  return widths[0]!;
 }
 
 /**
@@ -70,4 +54,73 @@ export function queueHeadroom(now: number, workers: number, headFloorMs: number,
     if (slack >= 0) headroom = Math.min(headroom, slack);
   }
   return headroom;
+}
+
+/**
+ * How many ms longer than `headFloorMs` the request being dispatched may run (at most `maxExtraMs`)
+ * so that every waiting request still finishes `reserve` x its budget before its deadline if
+ * everything behind runs at its floor; a request already short of that reserve keeps the slack it
+ * has, and one that misses even so is not protected. The schedule is list scheduling in deadline
+ * order: each waiting request starts on the first worker to free (`freeAt`: the other workers;
+ * the head's worker frees when the head ends).
+ */
+export function planHeadroom(now: number, headFloorMs: number, waiting: readonly Waiting[], freeAt: readonly number[], reserve: number, maxExtraMs: number): number {
+  if (waiting.length === 0 || maxExtraMs <= 0) return Math.max(0, maxExtraMs);
+  const finishes = new Float64Array(waiting.length);
+  const free = new Float64Array(freeAt.length + 1);
+  const simulate = (extraMs: number): void => {
+    free[0] = now + headFloorMs + extraMs;
+    for (let k = 0; k < freeAt.length; k += 1) free[k + 1] = Math.max(now, freeAt[k]!);
+    for (let j = 0; j < waiting.length; j += 1) {
+      let first = 0;
+      for (let k = 1; k < free.length; k += 1) if (free[k]! < free[first]!) first = k;
+      free[first] = free[first]! + waiting[j]!.floorMs;
+      finishes[j] = free[first]!;
+    }
+  };
+  simulate(0);
+  // each protected request's latest acceptable finish
+  const targets = waiting.map((job, j) => {
+    const wanted = job.deadline - reserve * job.budgetMs;
+    if (finishes[j]! <= wanted) return wanted;
+    return finishes[j]! <= job.deadline ? finishes[j]! : Infinity;
+  });
+  const fits = (extraMs: number): boolean => {
+    simulate(extraMs);
+    for (let j = 0; j < waiting.length; j += 1) if (finishes[j]! > targets[j]! + 1e-9) return false;
+    return true;
+  };
+  if (fits(maxExtraMs)) return maxExtraMs;
+  // finishes only grow with the head's time: bisect to a tenth of a millisecond
+  let low = 0;
+  let high = maxExtraMs;
+  while (high - low > 0.1) {
+    const mid = (low + high) / 2;
+    if (fits(mid)) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+export interface HeadState {
+  now: number;
+  deadline: number;
+  budgetMs: number;
+  /** Predicted time at its narrowest and widest allowed widths. */
+  floorMs: number;
+  widestMs: number;
+  waiting: readonly Waiting[];
+  freeAt: readonly number[];
+}
+
+/** The finish limit (ms from now) a policy gives the head of the queue. */
+export function finishLimit(policy: PolicyName, head: HeadState, reserve: number): number {
+  const own = head.deadline - head.now;
+  if (policy === 'greedy') return own;
+  if (policy === 'queue-aware') return Math.min(own, head.floorMs + queueHeadroom(head.now, head.freeAt.length + 1, head.floorMs, head.waiting));
+  // Planning beyond what the widest width needs is pointless; if even that leaves everyone their
+  // reserve, the head's own deadline is the only limit.
+  const maxExtra = Math.min(own, head.widestMs) - head.floorMs;
+  const extra = planHeadroom(head.now, head.floorMs, head.waiting, head.freeAt, reserve, maxExtra);
+  return extra >= maxExtra ? own : Math.min(own, head.floorMs + extra);
 }

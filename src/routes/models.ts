@@ -1,5 +1,6 @@
 /** Every hosted model with its widths, their measured accuracy and cost, and current latency estimates. */
 import type { FastifyInstance } from 'fastify';
+import { stagesAt } from '../bundle/pipeline.js';
 
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
   app.get('/models', async () => {
@@ -20,13 +21,16 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
           labels: model.manifest.labels,
           bundle: { bytes: model.bundleBytes, sharedGraphBytes: model.sharedGraphBytes, ratio: Number((model.bundleBytes / model.sharedGraphBytes).toFixed(4)) },
           widths: model.widths.map((w) => {
-            const estimate = inference.latency.estimate(model.name, w.width);
+            const samples = inference.latency.estimate(model.name, w.width).samples;
             return {
               width: w.width,
               accuracy: w.accuracy,
+              mmacs: w.mflops,
+              /** Deprecated alias of mmacs (the bundles count multiply-accumulates). */
               mflops: w.mflops,
               params: w.params,
-              latencyMs: { mean: round(estimate.mean), tail: round(estimate.tail), samples: estimate.samples },
+              stages: stagesAt(model.pipeline, w.width),
+              latencyMs: { mean: round(inference.predictedMs(model.name, w.width, 'mean')), tail: round(inference.predictedMs(model.name, w.width, 'tail')), samples },
               goldenMaxAbsError: golden?.find((g) => g.width === w.width)?.maxAbsError ?? null,
               // detectors: this width's accuracy (and cost) include test-time flips
               ...(model.manifest.widths.find((e) => e.width === w.width)?.test_time_flip === true && { testTimeFlip: true }),

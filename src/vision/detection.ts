@@ -22,6 +22,9 @@ export interface Detection {
   box: Box;
 }
 
+/** What the decoder reads of the bundle's output description. */
+export type DecoderParams = Pick<CenterNetOutput, 'stride' | 'num_classes' | 'class_score' | 'iou_threshold'>;
+
 export interface DecodeOptions {
   scoreThreshold: number;
   maxDetections: number;
@@ -73,7 +76,7 @@ function sigmoid(x: number): number {
 }
 
 /** Detections in the model's input pixel coordinates, for one image of the batch (dims [1, C+4, H, W]). */
-export function decodeCenterNet(data: Float32Array, dims: readonly number[], spec: CenterNetOutput, labels: readonly string[], options: DecodeOptions): Detection[] {
+export function decodeCenterNet(data: Float32Array, dims: readonly number[], spec: DecoderParams, labels: readonly string[], options: DecodeOptions): Detection[] {
   return decodeWithClassScores(data, dims, spec, labels, options).map(({ detection }) => detection);
 }
 
@@ -85,7 +88,7 @@ export interface ScoredDetection {
 
 /** decodeCenterNet, plus every class's score at each detection's cell (the reference is
  * training/slimmable/detection.py `decode_with_class_scores`). */
-export function decodeWithClassScores(data: Float32Array, dims: readonly number[], spec: CenterNetOutput, labels: readonly string[], options: DecodeOptions): ScoredDetection[] {
+export function decodeWithClassScores(data: Float32Array, dims: readonly number[], spec: DecoderParams, labels: readonly string[], options: DecodeOptions): ScoredDetection[] {
   const [, channels = 0, height = 0, width = 0] = dims;
   const classes = spec.num_classes;
   if (channels !== classes + 4) throw new Error(`detector output has ${channels} channels, expected ${classes + 4}`);

@@ -7,7 +7,7 @@
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { Preprocess } from '../bundle/manifest.js';
-import { ApiError } from '../errors.js';
+import { ServiceError } from '../errors.js';
 
 /** Formats we accept; anything else (SVG, PDF, ...) is refused before decoding. */
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif']);
@@ -35,20 +35,20 @@ export interface ImageLimits {
   maxInputPixels: number;
 }
 
-function mapSharpError(error: Error): ApiError {
+function mapSharpError(error: Error): ServiceError {
   const message = error.message;
   if (/unsupported image format/i.test(message)) {
-    return new ApiError(415, 'unsupported_media_type', 'the body is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF)');
+    return new ServiceError('unsupported_media_type', 'the body is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF)');
   }
   if (/pixel limit/i.test(message)) {
-    return new ApiError(413, 'image_too_large', 'the image has more pixels than MAX_INPUT_PIXELS allows');
+    return new ServiceError('image_too_large', 'the image has more pixels than MAX_INPUT_PIXELS allows');
   }
-  return new ApiError(422, 'invalid_image', `the image could not be decoded: ${message.split('\n')[0]}`);
+  return new ServiceError('invalid_image', `the image could not be decoded: ${message.split('\n')[0]}`);
 }
 
 /** Decode, orient, resize and normalise one image for a model. */
-export async function preprocessImage(bytes: Buffer, pre: Preprocess, size: { channels: number; height: number; width: number }, limits: ImageLimits): Promise<ModelInput> {
-  if (bytes.length === 0) throw new ApiError(400, 'empty_body', 'the image is empty (0 bytes)');
+export async function preprocessImage(bytes: Uint8Array, pre: Preprocess, size: { channels: number; height: number; width: number }, limits: ImageLimits): Promise<ModelInput> {
+  if (bytes.length === 0) throw new ServiceError('empty_body', 'the image is empty (0 bytes)');
   const options = { failOn: 'warning' as const, limitInputPixels: limits.maxInputPixels, autoOrient: true };
   let metadata: Metadata;
   try {
@@ -57,12 +57,12 @@ export async function preprocessImage(bytes: Buffer, pre: Preprocess, size: { ch
     throw mapSharpError(error as Error);
   }
   if (!metadata.format || !ACCEPTED_FORMATS.has(metadata.format)) {
-    throw new ApiError(415, 'unsupported_media_type', `image format ${metadata.format ?? 'unknown'} is not accepted (JPEG, PNG, WebP, GIF, TIFF, AVIF)`);
+    throw new ServiceError('unsupported_media_type', `image format ${metadata.format ?? 'unknown'} is not accepted (JPEG, PNG, WebP, GIF, TIFF, AVIF)`);
   }
   const originalWidth = metadata.autoOrient?.width ?? metadata.width ?? 0;
   const originalHeight = metadata.autoOrient?.height ?? metadata.height ?? 0;
   if (originalWidth * originalHeight > limits.maxInputPixels) {
-    throw new ApiError(413, 'image_too_large', `the image has ${originalWidth}x${originalHeight} pixels, more than MAX_INPUT_PIXELS (${limits.maxInputPixels})`);
+    throw new ServiceError('image_too_large', `the image has ${originalWidth}x${originalHeight} pixels, more than MAX_INPUT_PIXELS (${limits.maxInputPixels})`);
   }
   const geometry = planResize(originalWidth, originalHeight, size.width, size.height, pre.resize);
   const background = backgroundColour(pre);
@@ -84,7 +84,7 @@ export async function preprocessImage(bytes: Buffer, pre: Preprocess, size: { ch
     throw mapSharpError(error as Error);
   }
   if (raw.info.channels !== size.channels || raw.info.width !== size.width || raw.info.height !== size.height) {
-    throw new ApiError(422, 'invalid_image', `decoded to ${raw.info.width}x${raw.info.height}x${raw.info.channels}, expected ${size.width}x${size.height}x${size.channels}`);
+    throw new ServiceError('invalid_image', `decoded to ${raw.info.width}x${raw.info.height}x${raw.info.channels}, expected ${size.width}x${size.height}x${size.channels}`);
   }
   return {
     data: normalizePixels(raw.data, 'hwc', size.channels, size.height, size.width, pre),
@@ -117,11 +117,14 @@ export function normalizePixels(pixels: Uint8Array, layout: 'hwc' | 'chw', chann
   const plane = height * width;
   const out = new Float32Array(channels * plane);
   for (let c = 0; c < channels; c += 1) {
+    // (value * scale - mean) / std as one multiply-add per pixel, computed in float64 as before
     const mean = pre.mean[c] ?? pre.mean[0]!;
     const std = pre.std[c] ?? pre.std[0]!;
-    for (let i = 0; i < plane; i += 1) {
-      const value = layout === 'hwc' ? pixels[i * channels + c]! : pixels[c * plane + i]!;
-      out[c * plane + i] = (value * pre.scale - mean) / std;
+    const base = c * plane;
+    if (layout === 'chw') {
+      for (let i = 0; i < plane; i += 1) out[base + i] = (pixels[base + i]! * pre.scale - mean) / std;
+    } else {
+      for (let i = 0, j = c; i < plane; i += 1, j += channels) out[base + i] = (pixels[j]! * pre.scale - mean) / std;
     }
   }
   return out;
