@@ -24,9 +24,7 @@ Every variant starts from the same decoded boxes (detector score above 0.05) at 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch

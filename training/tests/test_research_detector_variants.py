@@ -1,6 +1,6 @@
 """The research package's detector variants: the stride-4 class path, smallest-wins targets,
 opaque items, and the step timer."""
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +9,7 @@ import torch
 from bundle_helpers import assert_detector_widths_rebuild_exactly, randomise_bn
 from conftest import needs_data
 from detection_helpers import scene
+from research.export import main as research_export
 from research.fine_class_detector import FineClassDetector
 from research.opaque_items import opaque, silhouette
 from research.smallest_wins import smallest_wins_targets
@@ -65,6 +66,20 @@ def test_a_later_stage_may_grow_a_fine_class_path_but_not_other_modules(tmp_path
     loaded, meta = load_model(tmp_path / "grown" / "final.pt")
     assert meta["arch"] == "fine_class_detector" and isinstance(loaded, FineClassDetector)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in grown.state_dict().items())
+
+
+@needs_data
+def test_a_fine_class_checkpoint_exports_with_research_export_and_its_bundle_loads_back(tmp_path: Path) -> None:
+    model = build_model("fine_class_detector", stage_channels=[8, 8, 16, 16], box_channels=8, fine_class_channels=8).eval()
+    randomise_bn(model)
+    torch.nn.init.normal_(getattr(model, "predict_fine").weight, std=0.1)
+    recipe = asdict(NamingProbeConfig(stage_channels=[8, 8, 16, 16], box_channels=8, fine_class_channels=8))
+    torch.save({"arch": "fine_class_detector", "widths": model.widths, "model": model.state_dict(), "config": recipe,
+                "test_map": {f"{w:g}": {"map50": 0.5, "map": 0.3} for w in model.widths}}, tmp_path / "final.pt")
+    assert research_export(["--checkpoint", str(tmp_path / "final.pt"), "--out", str(tmp_path / "bundle")]) == 0
+    loaded, meta = load_model(tmp_path / "bundle")
+    assert isinstance(loaded, FineClassDetector) and meta["arch"] == "fine_class_detector" and meta["golden_max_error"] <= 1e-4
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked"))
 
 
 def test_smallest_wins_cuts_a_big_objects_target_inside_a_smaller_one_but_keeps_every_peak() -> None:

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..data import Split, load_split
 from ..distributed import Context
-from ..layers import SlimmableConv2d, SlimmableLinear, set_width
+from ..layers import SlimmableConv2d, SlimmableLinear
 from ..models import build_model
 from ..train import TrainConfig, evaluate, train
 from .calibrate import calibrated_copy
