@@ -130,7 +130,7 @@ def test_a_recipe_with_other_stages_trains_in_bf16_and_its_checkpoint_rebuilds_t
     loaded, _ = load_model(tmp_path / "run" / "final.pt")  # no shape arguments: they come from the recipe
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
-    # a recipe without stage fields (as the shipped bundle's) builds the default shape, with its state-dict keys
+    # a recipe without stage fields builds the default shape, whose state-dict keys the shipped bundle carries
     first = build_model("slimmable_detector", **kwargs_from_recipe("slimmable_detector", {"input_size": 128}))
     keys = first.state_dict().keys()
     assert "stage1.0.weight" in keys and not any(k.startswith("stage1.3") for k in keys)

@@ -29,8 +29,8 @@ def scaled(channels: int, widths: Sequence[float]) -> list[int]:
 
 
 def recipe_kwargs(recipe: Mapping[str, object]) -> dict[str, object]:
-    """The constructor arguments a training recipe (slimmable.detector_training's config) records; a
-    recipe without some of them (the shipped bundle's has no stage fields) built the defaults."""
+    """The constructor arguments a training recipe (slimmable.detector_training's config) records;
+    those a recipe does not name take the constructor's defaults."""
     keys = ("input_size", "stage_channels", "stage_depths", "box_channels")
     return {key: recipe[key] for key in keys if key in recipe}
 
