@@ -1,24 +1,28 @@
 /**
- * Adaptive width vs fixed widths under open-loop load, side by side in one run. Modes: adaptive with
- * the queue-aware policy (the default), adaptive with the greedy policy (a second server process with
- * WIDTH_POLICY=greedy), fixed full width and fixed narrowest width (forced by header).
- * For each offered load (multiples of what full width alone sustains) and each mode, requests with
- * a latency budget are sent on a schedule; we report throughput, p50/p99, SLO attainment and the
- * accuracy delivered (late answers count as misses). The endpoint and test image follow the model's
- * task as `/models` reports it.
+ * Adaptive width vs fixed widths under open-loop load, side by side in one run. Modes: each width
+ * policy (one server process per policy: deadline-plan, the default, then queue-aware and greedy),
+ * every fixed width (forced by header, on a server of their own, so they teach no policy's latency
+ * model), and with --previous the previous engine's build with its default policy. For each
+ * offered load (multiples of what full width alone sustains, measured on the fixed-width server)
+ * and each mode, requests with a latency budget are sent on a
+ * schedule; we report throughput, p50/p99, the share answered within budget, the accuracy delivered
+ * (late answers count as misses) and the load generator's own CPU share. The endpoint and test image
+ * follow the model's task as `/models` reports it.
  *
  *   node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget 20 [--seconds 8]
- *     [--models-dir bench/tmp --accuracy 0.35=0.597,0.5=0.644,...]
+ *     [--models-dir bench/tmp --accuracy 0.35=0.597,0.5=0.644,...] [--previous bench/tmp/previous/dist/server.js]
+ *     [--loads 0.25,0.5,1,1.5,2,3] [--bursty 1,2] [--modes deadline-plan,greedy,fixed]
  *
  * --accuracy replaces the accuracy the bundle reports per width when computing delivered accuracy:
  * for the latency-only S-MobileNetV2 (random weights) we use the paper's published ImageNet top-1,
  * and the results say so.
  */
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoopRate, fire, schedule, summarise, type Summary } from './open-loop.js';
-import { startServer } from './server-process.js';
+import { startServer, THIS_SERVER, type RunningServer } from './server-process.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -29,17 +33,27 @@ const { values: args } = parseArgs({
     'models-dir': { type: 'string' },
     accuracy: { type: 'string' },
     'accuracy-source': { type: 'string' },
+    previous: { type: 'string' },
+    loads: { type: 'string', default: '0.25,0.5,1,1.5,2,3' },
+    bursty: { type: 'string', default: '1,2' },
+    modes: { type: 'string', default: 'deadline-plan,queue-aware,greedy,fixed,previous' },
+    out: { type: 'string' },
   },
 });
 const model = args.model;
 const budgetMs = Number(args.budget);
 const seconds = Number(args.seconds);
-const accuracyOverride = args.accuracy
-  ? new Map(args.accuracy.split(',').map((pair) => pair.split('=').map(Number) as [number, number]))
-  : undefined;
+const list = (value: string): number[] => (value === '' ? [] : value.split(',').map(Number));
+const wanted = new Set(args.modes.split(','));
+const accuracyOverride = args.accuracy ? new Map(args.accuracy.split(',').map((pair) => pair.split('=').map(Number) as [number, number])) : undefined;
 const modelsDir: Record<string, string> = args['models-dir'] ? { MODELS_DIR: args['models-dir'] } : {};
-const server = await startServer(modelsDir);
-const greedyServer = await startServer({ ...modelsDir, WIDTH_POLICY: 'greedy' });
+
+const POLICIES = ['deadline-plan', 'queue-aware', 'greedy'] as const;
+const servers = new Map<string, RunningServer>();
+for (const policy of POLICIES) if (wanted.has(policy)) servers.set(policy, await startServer({ ...modelsDir, WIDTH_POLICY: policy }));
+if (args.previous && wanted.has('previous')) servers.set('previous engine', await startServer(modelsDir, args.previous));
+const server = await startServer(modelsDir); // fixed widths and the capacity probe
+
 interface Listing { models: { name: string; task: string; metric: string; widths: { width: number; accuracy: number }[] }[] }
 const listing = (await (await fetch(`http://127.0.0.1:${server.port}/models`)).json()) as Listing;
 const entry = listing.models.find((m) => m.name === model);
@@ -58,37 +72,49 @@ const target = (port: number, width?: number) => ({
 
 const fullWidth = widths[widths.length - 1]!;
 const narrowest = widths[0]!;
-// What one width alone sustains: 32 back-to-back clients for 3 s.
+// What one width alone sustains on the default server: 32 back-to-back clients for 3 s.
 const full = await closedLoopRate(target(server.port, fullWidth), 32, 3000);
 const narrow = await closedLoopRate(target(server.port, narrowest), 32, 3000);
 console.log(`${model}: capacity (closed loop, 32 clients): full width ${full.toFixed(0)} req/s, narrowest ${narrow.toFixed(0)} req/s (${(narrow / full).toFixed(2)}x)`);
 
-const modes: [string, number, number | undefined][] = [
-  ['adaptive', server.port, undefined],
-  ['adaptive greedy', greedyServer.port, undefined],
-  [`fixed ${fullWidth}`, server.port, fullWidth],
-  [`fixed ${narrowest}`, server.port, narrowest],
-];
-const rows: { mode: string; load: number; pattern: string; summary: Summary }[] = [];
-for (const [pattern, factors] of [['steady', [0.25, 0.5, 1, 1.5, 2, 3]], ['bursty', [1, 2]]] as const) {
+const modes: [string, number, number | undefined][] = [];
+for (const [name, s] of servers) modes.push([name === 'previous engine' ? name : `adaptive ${name}`, s.port, undefined]);
+if (wanted.has('fixed')) for (const width of [...widths].reverse()) modes.push([`fixed ${width}`, server.port, width]);
+
+interface Row {
+  mode: string;
+  load: number;
+  pattern: string;
+  summary: Summary;
+  generatorCpuShare: number;
+}
+const rows: Row[] = [];
+for (const [pattern, factors] of [['steady', list(args.loads)], ['bursty', list(args.bursty)]] as const) {
   for (const factor of factors) {
     for (const [mode, port, width] of modes) {
       const rate = factor * full;
       const shots = schedule(rate, seconds, pattern === 'bursty' ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined);
+      const cpu = process.cpuUsage();
+      const started = performance.now();
       const summary = summarise(await fire(target(port, width), shots), budgetMs, seconds, accuracyOf);
-      rows.push({ mode, load: factor, pattern, summary });
+      const used = process.cpuUsage(cpu);
+      const generatorCpuShare = (used.user + used.system) / 1000 / ((performance.now() - started) * availableParallelism());
+      rows.push({ mode, load: factor, pattern, summary, generatorCpuShare });
       console.log(
-        `${pattern.padEnd(6)} ${factor.toFixed(2)}x (${rate.toFixed(0)} req/s) ${mode.padEnd(15)} | throughput ${summary.throughput.toFixed(0)} req/s` +
+        `${pattern.padEnd(6)} ${factor.toFixed(2)}x (${rate.toFixed(0)} req/s) ${mode.padEnd(22)} | throughput ${summary.throughput.toFixed(0)} req/s` +
           ` p50 ${summary.p50.toFixed(1)} ms p99 ${summary.p99.toFixed(1)} ms | within budget ${(100 * summary.sloAttainment).toFixed(1)}%` +
-          ` | accuracy delivered ${(100 * summary.deliveredAccuracy).toFixed(2)}% | errors ${summary.errors} | widths ${JSON.stringify(summary.widths)}`,
+          ` | accuracy delivered ${(100 * summary.deliveredAccuracy).toFixed(2)}% | errors ${summary.errors} | widths ${JSON.stringify(summary.widths)} | generator CPU ${(100 * generatorCpuShare).toFixed(0)}%`,
       );
       await new Promise((resolve) => setTimeout(resolve, 1000)); // let the queue drain between runs
     }
   }
 }
-await Promise.all([server.stop(), greedyServer.stop()]);
+await Promise.all([server, ...servers.values()].map((s) => s.stop()));
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const out = join(ROOT, 'bench', 'results', `adaptive-vs-fixed-${model}.json`);
+const out = args.out ?? join(ROOT, 'bench', 'results', `adaptive-vs-fixed-${model}.json`);
 const accuracy = Object.fromEntries(widths.map((w) => [String(w), accuracyOf(w)]));
-writeFileSync(out, JSON.stringify({ model, task: entry.task, metric: entry.metric, endpoint, budgetMs, seconds, accuracy, accuracySource: args['accuracy-source'] ?? 'bundle manifest (measured)', capacity: { full, narrowest: narrow }, rows }, null, 2) + '\n');
+writeFileSync(
+  out,
+  JSON.stringify({ model, task: entry.task, metric: entry.metric, endpoint, budgetMs, seconds, server: THIS_SERVER.replace(`${ROOT}/`, ''), previous: args.previous ?? null, accuracy, accuracySource: args['accuracy-source'] ?? 'bundle manifest (measured)', capacity: { full, narrowest: narrow }, rows }, null, 2) + '\n',
+);
 console.log(`wrote ${out}`);

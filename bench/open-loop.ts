@@ -59,21 +59,30 @@ export async function fire(target: Target, shots: Shot[]): Promise<Outcome[]> {
   return outcomes;
 }
 
-/** What the server sustains answering `clients` back-to-back callers for `ms` (a closed loop on the
- * same light http client as `fire`, so the probe itself costs little CPU): answered 200s per second. */
-export async function closedLoopRate(target: Target, clients: number, ms: number): Promise<number> {
+/** `clients` back-to-back callers for `ms` (a closed loop on the same light http client as `fire`,
+ * so the probe itself costs little CPU): how many were answered 200, and how many were not. */
+export async function closedLoop(target: Target, clients: number, ms: number): Promise<{ answered: number; failed: number; seconds: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const end = performance.now() + ms;
+  const start = performance.now();
+  const end = start + ms;
   let answered = 0;
+  let failed = 0;
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < end) {
         if ((await send(target, agent, 0)).status === 200) answered += 1;
+        else failed += 1;
       }
     }),
   );
   agent.destroy();
-  return answered / (ms / 1000);
+  return { answered, failed, seconds: (performance.now() - start) / 1000 };
+}
+
+/** What the server sustains: answered 200s per second in a closed loop. */
+export async function closedLoopRate(target: Target, clients: number, ms: number): Promise<number> {
+  const { answered, seconds } = await closedLoop(target, clients, ms);
+  return answered / seconds;
 }
 
 function send(target: Target, agent: http.Agent, sentAt: number): Promise<Outcome> {

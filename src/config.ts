@@ -17,6 +17,8 @@ export interface Config {
   widthPolicy: PolicyName;
   /** deadline-plan: the share of each waiting request's budget kept as slack. */
   planReserve: number;
+  /** deadline-plan: the share of the workers' time work may fill before widths narrow for load. */
+  targetUtilization: number;
   latencyQuantile: number;
   maxQueueDepth: number;
   bodyLimitBytes: number;
@@ -70,7 +72,8 @@ export function loadConfig(env: Env = process.env): Config {
     defaultBudgetMs: number(env, 'DEFAULT_LATENCY_BUDGET_MS', 25, (v) => v > 0, 'a positive number of milliseconds'),
     widthPolicy: policy,
     planReserve: number(env, 'PLAN_RESERVE', 0.25, (v) => v >= 0 && v < 1, 'in [0, 1)'),
-    latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.95, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    targetUtilization: number(env, 'TARGET_UTILIZATION', 0.85, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.99, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
     bodyLimitBytes: number(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, positiveInt, 'a positive number of bytes'),
     maxInputPixels: number(env, 'MAX_INPUT_PIXELS', 4096 * 4096, positiveInt, 'a positive number of pixels'),

@@ -11,6 +11,8 @@ export interface RequestSummary {
   budgetMs?: number;
   budgetOutcome?: string;
   timings?: Record<string, number>;
+  /** The inference answer: its width, when it was back on the main thread, and the time after decoding. */
+  served?: { width: number; finishedAt: number; restMs: number };
 }
 
 declare module 'fastify' {

@@ -2,6 +2,7 @@ import t from 'tap';
 import request from 'supertest';
 import { finishLimit, planHeadroom, queueHeadroom, widestWithin, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
+import { WorkDebt } from '../dist/policy/work-debt.js';
 import { fixtures, startApp } from './helpers.js';
 
 const WIDTHS = [0.25, 0.5, 0.75, 1];
@@ -56,12 +57,32 @@ t.test('planHeadroom: the head may grow while everyone behind keeps its reserve 
 t.test('finishLimit: greedy takes its own deadline, the planning policies cap it for the queue', async (t) => {
   // Two waiting on one worker, due at 10 with 10 ms budgets: they must end by 7.5, and end at 3 + x
   // and 5 + x, so the head may take 2.5 ms more than its floor.
-  const head = { now: 0, deadline: 50, budgetMs: 50, floorMs: 1, widestMs: 8, waiting: [waiting(10, 2, 10), waiting(10, 2, 10)], freeAt: [] };
+  const head = { now: 0, workDebtMs: 0, deadline: 50, budgetMs: 50, floorMs: 1, widestMs: 8, waiting: [waiting(10, 2, 10), waiting(10, 2, 10)], freeAt: [] };
   t.equal(finishLimit('greedy', head, 0.25), 50);
   t.equal(finishLimit('deadline-plan', { ...head, waiting: [] }, 0.25), 50, 'empty queue: only its own deadline limits it');
   t.ok(Math.abs(finishLimit('deadline-plan', head, 0.25) - 3.5) <= 0.1, 'two waiting with tight deadlines narrow the head');
   t.ok(finishLimit('queue-aware', head, 0.25) < 50);
   t.equal(finishLimit('deadline-plan', { ...head, deadline: 0.5 }, 0.25), 0.5, 'never beyond its own deadline');
+  // one worker, budget 50, reserve 0.25: up to 12.5 ms of work owed beyond the target utilization
+  // one worker, budget 50, reserve 0.25: 12.5 ms of work tolerated; the share beyond the floor is
+  // whole up to 6.25 ms owed and shrinks to none at 12.5
+  t.equal(finishLimit('deadline-plan', { ...head, waiting: [], workDebtMs: 6.25 }, 0.25), 50, 'half the tolerated debt: unlimited');
+  t.equal(finishLimit('deadline-plan', { ...head, waiting: [], workDebtMs: 9.375 }, 0.25), 4.5, 'three quarters: half the way from the floor (1) to the widest (8)');
+  t.equal(finishLimit('deadline-plan', { ...head, waiting: [], workDebtMs: 13 }, 0.25), 1, 'the whole: the floor');
+  t.equal(finishLimit('deadline-plan', { ...head, waiting: [], freeAt: [0], workDebtMs: 18.75 }, 0.25), 4.5, 'two workers may owe twice as much');
+  t.equal(finishLimit('greedy', { ...head, workDebtMs: 1000 }, 0.25), 50, 'the other policies ignore the debt');
+});
+
+t.test('the work debt grows with dispatched work and is paid off at the target utilization', async (t) => {
+  const debt = new WorkDebt(0.5, 0);
+  t.equal(debt.owed(0, 2), 0, 'starts at zero');
+  debt.add(30);
+  t.equal(debt.owed(0, 2), 30);
+  t.equal(debt.owed(10, 2), 20, '10 ms x 2 workers x 0.5 paid off');
+  t.equal(debt.owed(1000, 2), 0, 'never below zero');
+  debt.add(10);
+  debt.add(-4);
+  t.equal(debt.owed(1000, 2), 6, 'a job that took less than expected takes the difference back');
 });
 
 t.test('with a queue, the planning policies narrow the head to keep the requests behind in budget; greedy does not', async (t) => {
@@ -90,10 +111,16 @@ t.test('with a queue, the planning policies narrow the head to keep the requests
     const widths = await widthsUnder(policy);
     t.equal(widths[0], 1, `${policy}: the first request finds an empty queue: full width`);
     t.ok(widths[1]! < 1, `${policy}, second request with 28 behind it: ${widths[1]}`);
-    t.equal(widths[widths.length - 1], 1, `${policy}: the last request has nobody behind it: full width`);
-    // (The fake tails do not pass in real time, so each later request sees fewer behind it and the
-    // same clock: its headroom only grows.)
-    t.ok(widths.slice(1).every((w, i, all) => i === 0 || w >= all[i - 1]!), `${policy}: widths widen as the queue drains: ${widths.join(' ')}`);
+    if (policy === 'queue-aware') {
+      t.equal(widths[widths.length - 1], 1, `${policy}: the last request has nobody behind it: full width`);
+      // (The fake tails do not pass in real time, so each later request sees fewer behind it and the
+      // same clock: its headroom only grows.)
+      t.ok(widths.slice(1).every((w, i, all) => i === 0 || w >= all[i - 1]!), `${policy}: widths widen as the queue drains: ${widths.join(' ')}`);
+    } else {
+      // deadline-plan also pays off the work it owes (in real time, far slower than the fake tails
+      // spend it), so the widths follow the debt as well as the queue
+      t.ok(widths.slice(1).some((w) => w > widths[1]!), `${policy}: widths widen again as the queue drains: ${widths.join(' ')}`);
+    }
   }
 });
 

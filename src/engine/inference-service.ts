@@ -10,6 +10,7 @@ import { defaultOptions, type PipelineOptions } from '../bundle/pipeline.js';
 import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
 import { finishLimit, widestWithin } from '../policy/width-policy.js';
+import { WorkDebt } from '../policy/work-debt.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor } from './protocol.js';
@@ -39,6 +40,10 @@ export interface ServeRequest extends Deadline {
 }
 
 export interface Served {
+  /** performance.now() when the answer was back on the main thread (the reply starts). */
+  finishedAt: number;
+  /** ms from the width binding to the answer back on the main thread (the reply adds to it, `observeReply`). */
+  restMs: number;
   width: number;
   answer: PipelineAnswer;
   prediction: Prediction;
@@ -71,6 +76,7 @@ export class InferenceService {
   readonly models: Map<string, SlimmableModel>;
   readonly goldenChecks = new Map<string, GoldenCheck[]>();
   private pool?: WorkerPool;
+  private readonly workDebt: WorkDebt;
 
   constructor(
     models: SlimmableModel[],
@@ -79,6 +85,7 @@ export class InferenceService {
     private readonly observer: InferenceObserver,
   ) {
     this.models = new Map(models.map((m) => [m.name, m]));
+    this.workDebt = new WorkDebt(config.targetUtilization);
   }
 
   get ready(): boolean {
@@ -134,7 +141,7 @@ export class InferenceService {
     return model;
   }
 
-  /** Predicted ms of a pipeline job at a width: decoding plus everything after it. */
+  /** Predicted ms of a request's work at a width: decoding, then everything after it to the reply. */
   predictedMs(model: string, width: number, stat: 'mean' | 'tail' = 'tail'): number {
     return this.latency.estimate(model, 'decode')[stat] + this.latency.estimate(model, width)[stat];
   }
@@ -146,12 +153,18 @@ export class InferenceService {
     const result = await this.schedule(model, { kind: 'pipeline', model: model.name, bytes: ownBuffer(request.bytes), options: request.options }, request, true);
     if (result.outcome.kind !== 'pipeline') throw new Error('a pipeline job answered with a model run');
     const { width, answer, timings } = result.outcome;
-    const served: Served = { width, answer, prediction: this.prediction(model, width, request, result), timings: { queueMs: result.dispatchedAt - enqueuedAt, ...timings } };
-    // the latency model learns both parts of the job exactly as it ran
+    const restMs = result.finishedAt - result.dispatchedAt - timings.decodeMs;
+    const served: Served = { finishedAt: result.finishedAt, restMs, width, answer, prediction: this.prediction(model, width, request, result), timings: { queueMs: result.dispatchedAt - enqueuedAt, ...timings } };
+    // the latency model learns the decoding now, the rest with the reply (observeReply)
     this.latency.observe(model.name, 'decode', timings.decodeMs);
-    this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt - timings.decodeMs);
     this.observer.onServed(model.name, width, served.timings);
     return served;
+  }
+
+  /** A served request's reply is sent, `replyMs` after its answer was back: the latency model learns
+   * the whole time after decoding as one measurement (one tail, not the sum of two). */
+  observeReply(model: string, served: Pick<Served, 'width' | 'restMs'>, replyMs: number): void {
+    this.latency.observe(model, served.width, served.restMs + replyMs);
   }
 
   /** Run one model on an already preprocessed tensor (golden checks; no decoding, no post-processing). */
@@ -163,16 +176,24 @@ export class InferenceService {
     return { width, choice: { width, ...this.prediction(model, width, deadline, result) }, outputs, queueMs: result.dispatchedAt - enqueuedAt, inferenceMs: result.finishedAt - result.dispatchedAt };
   }
 
+  /** Predicted ms from the width binding (after decoding) to the reply sent. */
+  private restMs(model: string, width: number): number {
+    return this.latency.estimate(model, width).tail;
+  }
+
   /** The completion predicted when the width was bound: the time until then was measured. */
   private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult): Prediction {
-    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.latency.estimate(model.name, width).tail;
+    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.restMs(model.name, width);
     return { predictedMs, feasible: predictedMs <= deadline.budgetMs };
   }
 
   private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean): Promise<JobResult> {
     if (!this.pool) throw new ServiceError('not_ready', 'the inference workers are still starting', 1);
     try {
-      return await this.pool.run(this.job(model, payload, deadline, decodes));
+      const result = await this.pool.run(this.job(model, payload, deadline, decodes));
+      // what the job really took, instead of what it was expected to
+      this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
+      return result;
     } catch (error) {
       if (error instanceof QueueFullError) throw new ServiceError('overloaded', `${error.message}; retry shortly`, 1);
       if (error instanceof PoolClosedError) throw new ServiceError('shutting_down', error.message, 1);
@@ -185,7 +206,8 @@ export class InferenceService {
   /** A queued job: its deadline, its cost to others, and the width rule its worker binds with. */
   private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean): Job {
     const widths = model.pipeline.widths;
-    const rest = (width: number): number => this.latency.estimate(model.name, width).tail;
+    // after decoding: the rest of the job, then the reply to the client
+    const rest = (width: number): number => this.restMs(model.name, width);
     const decode = (): number => (decodes ? this.latency.estimate(model.name, 'decode').tail : 0);
     const floor = deadline.forcedWidth ?? widths[0]!;
     const floorMs = (): number => decode() + rest(floor);
@@ -195,15 +217,19 @@ export class InferenceService {
       payload,
       floorMs,
       dispatch: (now: number, view: QueueView): Dispatch => {
-        if (deadline.forcedWidth !== undefined) return { rule: { kind: 'fixed', width: deadline.forcedWidth }, expectedMs: floorMs() };
-        const restMs = widths.map(rest);
-        const limit = finishLimit(
-          this.config.widthPolicy,
-          { now, deadline: deadline.arrivedAt + deadline.budgetMs, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: decode() + restMs[restMs.length - 1]!, waiting: view.waiting, freeAt: view.freeAt },
-          this.config.planReserve,
-        );
-        const expected = widestWithin(widths, restMs, decode(), limit);
-        return { rule: { kind: 'finish-within', ms: limit, widths, restMs }, expectedMs: decode() + rest(expected) };
+        const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
+        let dispatch: Dispatch;
+        if (deadline.forcedWidth !== undefined) {
+          dispatch = { rule: { kind: 'fixed', width: deadline.forcedWidth }, expectedMs: floorMs() };
+        } else {
+          const restMs = widths.map(rest);
+          const head = { now, workDebtMs, deadline: deadline.arrivedAt + deadline.budgetMs, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: decode() + restMs[restMs.length - 1]! };
+          const limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
+          const expected = widestWithin(widths, restMs, decode(), limit);
+          dispatch = { rule: { kind: 'finish-within', ms: limit, widths, restMs }, expectedMs: decode() + restMs[widths.indexOf(expected)]! };
+        }
+        this.workDebt.add(dispatch.expectedMs);
+        return dispatch;
       },
     };
   }
@@ -215,12 +241,16 @@ export class InferenceService {
       const image = await samplePng(model);
       const options = defaultOptions(model.pipeline);
       for (const width of model.pipeline.widths) {
+        const rest: number[] = [];
         for (let i = 0; i < this.config.warmupRuns; i += 1) {
           const result = await pool.run(fixedWidthJob({ kind: 'pipeline', model: model.name, bytes: new Uint8Array(image), options }, width));
           if (result.outcome.kind !== 'pipeline') continue;
           this.latency.observe(model.name, 'decode', result.outcome.timings.decodeMs);
-          this.latency.observe(model.name, width, result.finishedAt - result.dispatchedAt - result.outcome.timings.decodeMs);
+          rest.push(result.finishedAt - result.dispatchedAt - result.outcome.timings.decodeMs);
         }
+        // the widths' quiet-machine times, which later measurements scale (the median: robust to a slow first run)
+        this.latency.calibrate?.(model.name, width, median(rest));
+        for (const ms of rest.slice(rest.length >> 1)) this.latency.observe(model.name, width, ms);
       }
     }
   }
@@ -273,6 +303,11 @@ export function goldenError(actual: Float32Array, expected: Float32Array, stride
   let max = 0;
   for (let i = 0; i < expected.length; i += 1) max = Math.max(max, Math.abs(actual[i * stride]! - expected[i]!));
   return max;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
 /** Per-channel statistics for a batch laid out as one (N*C)-channel image. */

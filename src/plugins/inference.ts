@@ -58,6 +58,10 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
   app.addHook('onRequest', async (request) => {
     if (request.url === '/metrics') refresh();
   });
+  app.addHook('onResponse', async (request) => {
+    const { model, served } = request.summary;
+    if (model !== undefined && served !== undefined) service.observeReply(model, served, performance.now() - served.finishedAt);
+  });
   app.addHook('onClose', async () => {
     await service.close();
   });

@@ -1,13 +1,23 @@
 /**
  * The latency model: how long each part of a hosted model's pipeline takes, learnt from the
  * pipeline's own executions (start-up profiling, then every served request), so the prediction is
- * of exactly what runs. A job's time splits into two parts the policy plans with:
+ * of exactly what runs. A job's time splits into parts the policy plans with:
  *   - 'decode': decoding and preprocessing the image, per model (the same at every width);
- *   - a width: everything after it until the answer is back on the main thread (hand-offs, the
- *     model runs, crops, the namer, post-processing), per (model, width).
- * It keeps the last `window` measurements of each and predicts with their mean and a high quantile
- * (the "tail", p95 by default). The policy plans with the tail, so a request is given a width that
- * finishes in time in about 95% of cases, not merely on average.
+ *   - a width: everything after it until the answer is sent (hand-offs, the model runs, crops,
+ *     the namer, post-processing, serialising and writing the reply), per (model, width).
+ * Each part keeps its last `window` measurements and predicts with their mean and a high quantile
+ * (the "tail", p99 by default): the policy plans with the tail, so a request is given a width that
+ * finishes in time in about 99% of cases, not merely on average.
+ *
+ * The widths of a model share what they learn. Start-up profiling measures each width on a quiet
+ * machine (`calibrate`); from then on every served request, at whatever width, joins one window per
+ * model, and a width's estimate is
+ *   mean = its calibrated time x the load factor (recent total time / their calibrated total),
+ *   tail = mean + the quantile of the recent requests' excess over their own means.
+ * Load slows every width alike (a factor), while hiccups (a thread woken late, a GC pause) add a few
+ * milliseconds whatever the width (an excess). So a width not served for a while is still predicted
+ * from the current load, not from the last time it ran (which would keep a width once slow from ever
+ * being tried again), and a narrow width's hiccup does not multiply into a wide width's tail.
  */
 
 export type LatencyPart = number | 'decode';
@@ -23,39 +33,133 @@ export interface LatencyEstimate {
 export interface LatencyModel {
   estimate(model: string, part: LatencyPart): LatencyEstimate;
   observe(model: string, part: LatencyPart, ms: number): void;
+  /** A width's time on a quiet machine, from start-up profiling (a model without one is learnt per width). */
+  calibrate?(model: string, width: number, ms: number): void;
 }
 
 export class OnlineLatencyModel implements LatencyModel {
-  private readonly windows = new Map<string, number[]>();
-  private readonly cache = new Map<string, LatencyEstimate>();
+  private readonly windows = new Map<string, Window>();
+  private readonly widths = new Map<string, WidthWindow>();
+  private readonly calibrated = new Map<string, number>();
 
   constructor(
-    private readonly quantile = 0.95,
-    private readonly window = 128,
+    private readonly quantile = 0.99,
+    private readonly window = 256,
   ) {}
+
+  calibrate(model: string, width: number, ms: number): void {
+    if (Number.isFinite(ms) && ms > 0) this.calibrated.set(`${model}@${width}`, ms);
+  }
 
   observe(model: string, part: LatencyPart, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    const key = `${model}@${part}`;
-    const samples = this.windows.get(key) ?? [];
-    samples.push(ms);
-    if (samples.length > this.window) samples.shift();
-    this.windows.set(key, samples);
-    this.cache.delete(key);
+    const base = this.calibrated.get(`${model}@${part}`);
+    if (base === undefined) {
+      let window = this.windows.get(`${model}@${part}`);
+      if (!window) this.windows.set(`${model}@${part}`, (window = new Window(this.window)));
+      window.add(ms);
+    } else {
+      let window = this.widths.get(model);
+      if (!window) this.widths.set(model, (window = new WidthWindow(this.window, this.quantile)));
+      window.add(ms, base);
+    }
   }
 
   estimate(model: string, part: LatencyPart): LatencyEstimate {
-    const key = `${model}@${part}`;
-    const cached = this.cache.get(key);
-    if (cached) return cached;
-    const samples = this.windows.get(key) ?? [];
-    if (samples.length === 0) return { mean: 0, tail: 0, samples: 0 };
-    const sorted = [...samples].sort((a, b) => a - b);
-    const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
-    const tail = sorted[Math.min(sorted.length - 1, Math.ceil(this.quantile * sorted.length) - 1)]!;
-    const estimate = { mean, tail, samples: sorted.length };
-    this.cache.set(key, estimate);
-    return estimate;
+    const base = this.calibrated.get(`${model}@${part}`);
+    if (base !== undefined) {
+      const window = this.widths.get(model);
+      if (!window || window.size === 0) return { mean: base, tail: base, samples: 0 };
+      const { factor, excess } = window.fit();
+      return { mean: base * factor, tail: base * factor + excess, samples: window.size };
+    }
+    const window = this.windows.get(`${model}@${part}`);
+    if (!window || window.size === 0) return { mean: 0, tail: 0, samples: 0 };
+    return { mean: window.mean, tail: window.quantile(this.quantile), samples: window.size };
+  }
+}
+
+/** The last `capacity` (measured, calibrated) pairs of a model's widths, fitted as
+ * measured = calibrated x factor + excess, with the excess's quantile (refitted after a change). */
+class WidthWindow {
+  private readonly measured: number[] = [];
+  private readonly calibrated: number[] = [];
+  private measuredSum = 0;
+  private calibratedSum = 0;
+  private fitted?: { factor: number; excess: number };
+
+  constructor(
+    private readonly capacity: number,
+    private readonly quantile: number,
+  ) {}
+
+  get size(): number {
+    return this.measured.length;
+  }
+
+  add(ms: number, base: number): void {
+    this.measured.push(ms);
+    this.calibrated.push(base);
+    this.measuredSum += ms;
+    this.calibratedSum += base;
+    if (this.measured.length > this.capacity) {
+      this.measuredSum -= this.measured.shift()!;
+      this.calibratedSum -= this.calibrated.shift()!;
+    }
+    this.fitted = undefined;
+  }
+
+  fit(): { factor: number; excess: number } {
+    if (this.fitted) return this.fitted;
+    const factor = this.measuredSum / this.calibratedSum;
+    const excess = this.measured.map((ms, i) => ms - this.calibrated[i]! * factor).sort((a, b) => a - b);
+    this.fitted = { factor, excess: Math.max(0, excess[Math.min(excess.length - 1, Math.ceil(this.quantile * excess.length) - 1)]!) };
+    return this.fitted;
+  }
+}
+
+/** The last `capacity` measurements, kept both in arrival order and sorted, so every estimate is
+ * O(1) and every measurement O(capacity): the policy asks far more often than requests finish. */
+class Window {
+  private readonly arrivals: number[] = [];
+  private readonly sorted: number[] = [];
+  private sum = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.arrivals.length;
+  }
+
+  get mean(): number {
+    return this.sum / this.arrivals.length;
+  }
+
+  quantile(q: number): number {
+    return this.sorted[Math.min(this.sorted.length - 1, Math.ceil(q * this.sorted.length) - 1)]!;
+  }
+
+  add(ms: number): void {
+    this.arrivals.push(ms);
+    this.sum += ms;
+    this.sorted.splice(this.insertionPoint(ms), 0, ms);
+    if (this.arrivals.length > this.capacity) {
+      const old = this.arrivals.shift()!;
+      this.sum -= old;
+      this.sorted.splice(this.insertionPoint(old) - 1, 1);
+    }
+  }
+
+  /** Index after the last value <= ms. */
+  private insertionPoint(ms: number): number {
+    let low = 0;
+    let high = this.sorted.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (this.sorted[mid]! <= ms) low = mid + 1;
+      else high = mid;
+    }
+    return low;
   }
 }
 

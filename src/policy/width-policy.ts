@@ -5,13 +5,14 @@
  * the narrowest is served and the budget is reported as infeasible. Each policy is a way to set the
  * limit; all of them cap it at the request's own deadline.
  *
- * - `deadline-plan` (the default): the head may run as wide as its deadline allows as long as every
- *   request waiting behind it keeps a reserve of slack (`reserve` x its budget), or at least the
- *   slack it has, if everything behind runs narrowest. It plans on the real schedule: the waiting
- *   requests in deadline order on the workers, each worker free when its running job should end
- *   (`planHeadroom`). The reserve absorbs arrivals and mispredictions, so the queue stays short and
- *   the widths follow the load: an empty queue gets the widest width, a queue that eats into the
- *   reserve narrows the head until it drains.
+ * - `deadline-plan` (the default): the head may run as wide as its deadline allows as long as
+ *   (a) every request waiting behind it keeps a reserve of slack (`reserve` x its budget), or at
+ *   least the slack it has, if everything behind runs narrowest: it plans on the real schedule, the
+ *   waiting requests in deadline order on the workers, each worker free when its running job should
+ *   end (`planHeadroom`); and (b) it takes only part of the time its widest width would need beyond
+ *   its floor, the less the more work the workers owe beyond their target utilization (all of it
+ *   up to half of `reserve` x its budget per worker, none at the whole; src/policy/work-debt.ts). An idle server serves the widest
+ *   width the deadline allows; sustained load narrows the widths just enough.
  * - `queue-aware`: the same protection without a reserve, on a fluid model of the workers
  *   (`queueHeadroom`). Kept for comparison.
  * - `greedy`: the head's own deadline only. Kept for comparison.
@@ -104,6 +105,8 @@ export function planHeadroom(now: number, headFloorMs: number, waiting: readonly
 
 export interface HeadState {
   now: number;
+  /** ms of work the workers owe beyond the target utilization (src/policy/work-debt.ts). */
+  workDebtMs: number;
   deadline: number;
   budgetMs: number;
   /** Predicted time at its narrowest and widest allowed widths. */
@@ -118,9 +121,14 @@ export function finishLimit(policy: PolicyName, head: HeadState, reserve: number
   const own = head.deadline - head.now;
   if (policy === 'greedy') return own;
   if (policy === 'queue-aware') return Math.min(own, head.floorMs + queueHeadroom(head.now, head.freeAt.length + 1, head.floorMs, head.waiting));
-  // Planning beyond what the widest width needs is pointless; if even that leaves everyone their
-  // reserve, the head's own deadline is the only limit.
-  const maxExtra = Math.min(own, head.widestMs) - head.floorMs;
+  // The work owed beyond the target utilization shrinks what the head may take beyond its floor:
+  // all of it up to half of `reserve` x its budget per worker, then less, none at the whole.
+  const tolerated = reserve * head.budgetMs * (head.freeAt.length + 1);
+  const share = Math.min(1, Math.max(0, 2 * (1 - head.workDebtMs / tolerated)));
+  const widest = Math.min(own, head.floorMs + share * (head.widestMs - head.floorMs));
+  // Planning beyond what that width needs is pointless; if even that leaves everyone their
+  // reserve, nothing else limits the head.
+  const maxExtra = widest - head.floorMs;
   const extra = planHeadroom(head.now, head.floorMs, head.waiting, head.freeAt, reserve, maxExtra);
-  return extra >= maxExtra ? own : Math.min(own, head.floorMs + extra);
+  return extra >= maxExtra && share === 1 ? own : Math.min(own, head.floorMs + Math.min(extra, Math.max(0, maxExtra)));
 }

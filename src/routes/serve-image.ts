@@ -59,7 +59,7 @@ export async function serveImage<T extends Task>(
 
   app.metrics.budgetOutcomes.inc({ model: model.name, outcome });
   app.metrics.deliveredAccuracy.observe({ model: model.name }, accuracy);
-  Object.assign(request.summary, { width: served.width, budgetOutcome: outcome, timings });
+  Object.assign(request.summary, { width: served.width, budgetOutcome: outcome, timings, served });
   reply.header('X-Model-Width', widthLabel(served.width));
   reply.header('Server-Timing', serverTiming(served, timings));
   const common: CommonAnswer = {
