@@ -110,14 +110,39 @@ def speedup_table(result: dict[str, Any]) -> str:
     return table(["model", "batch", "width", "MMACs", "MAC share", "p50 ms", "speed-up vs 1.0", "accuracy"], rows)
 
 
-def overhead_table(results: list[dict[str, Any]]) -> str:
+def efficiency_table(result: dict[str, Any]) -> str:
+    """Per case and width: the raw pipeline's CPU and throughput beside the server's (and the previous engine's)."""
     rows = []
-    for r in results:
-        raw, http = r["raw"], r["http"]
-        rows.append([r["model"], f"{r['width']:g}", f"{raw['preprocessP50']:.3f}", f"{raw['inferenceP50']:.3f}", f"{raw['totalP50']:.3f}", f"{1000 / raw['totalP50']:.0f}",
-                     f"{http['oneClientP50']:.3f}", f"{r['addedLatencyMs']:.3f}", f"{http['eightClientsPerSecond']:.0f}", f"{http['eightClientsPerSecond'] / (1000 / raw['totalP50']):.2f}"])
-    return table(["model", "width", "raw preprocess p50 ms", "raw inference p50 ms", "raw total p50 ms", "raw req/s (1 thread)", "HTTP 1 client p50 ms",
-                  "added ms per request", "HTTP 8 clients req/s", "throughput ratio HTTP / raw"], rows)
+    for r in result["rows"]:
+        raw = r["raw"]
+        cells = [r["case"], f"{r['width']:g}", f"{raw['cpuMs']:.2f}", f"{raw['perSecondLoops']:.0f}"]
+        for name in ("server", "previous"):
+            s = r.get(name)
+            cells += [f"{s['cpuMs']:.2f}", f"{s['efficiency']:.2f}", f"{s['perSecond']:.0f}", f"{s['capacityRatio']:.2f}"] if s else ["", "", "", ""]
+        cells.append(f"{100 * r['server']['generatorCpuShare']:.0f}%")
+        rows.append(cells)
+    header = ["case", "width", "raw CPU ms/req", f"raw req/s ({result['loops']} loops)", "server CPU ms/req", "CPU efficiency", "server req/s", "capacity vs raw",
+              "previous CPU ms/req", "previous efficiency", "previous req/s", "previous capacity vs raw", "load generator CPU"]
+    return (f"Closed loop of {result['clients']} clients, {result['seconds']} s per point. CPU efficiency = raw CPU / server CPU per answered request "
+            f"(the server's every thread, from /proc); capacity vs raw = server throughput / the raw pipeline on {result['loops']} loops.\n\n" + table(header, rows))
+
+
+def plot_efficiency(result: dict[str, Any], out: Path) -> None:
+    """CPU efficiency per width and case, this engine and the previous one."""
+    cases = list(dict.fromkeys(r["case"] for r in result["rows"]))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for case in cases:
+        rows = [r for r in result["rows"] if r["case"] == case]
+        line, = ax.plot([r["width"] for r in rows], [r["server"]["efficiency"] for r in rows], "-o", label=f"{case}")
+        if all("previous" in r for r in rows):
+            ax.plot([r["width"] for r in rows], [r["previous"]["efficiency"] for r in rows], "--", color=line.get_color(), alpha=0.6, label=f"{case} (previous engine)")
+    ax.axhline(0.9, color="gray", linestyle=":", label="0.9")
+    ax.set(xlabel="width", ylabel="CPU efficiency (raw / server CPU per request)", title="What serving costs on top of the pipeline itself")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 def prometheus_table(result: dict[str, Any]) -> str:
@@ -130,9 +155,9 @@ def summary(results_dir: Path) -> str:
     speedups = results_dir / "width-speedups.json"
     if speedups.exists():
         parts += ["## Width speed-ups (ONNX Runtime CPU, 1 intra-op thread)\n", speedup_table(json.loads(speedups.read_text()))]
-    overheads = [json.loads(p.read_text()) for p in sorted(results_dir.glob("server-overhead-*.json"))]
-    if overheads:
-        parts += ["## Server overhead\n", overhead_table(overheads)]
+    efficiency = results_dir / "serving-efficiency.json"
+    if efficiency.exists():
+        parts += ["## Serving efficiency\n", efficiency_table(json.loads(efficiency.read_text()))]
     for path in sorted(results_dir.glob("adaptive-vs-fixed-*.json")):
         parts += ["## Adaptive vs fixed width (open loop)\n", adaptive_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"
@@ -149,6 +174,10 @@ def main() -> None:
         out = path.with_suffix(".png")
         plot_adaptive(json.loads(path.read_text()), out)
         print(f"wrote {out}")
+    efficiency = args.results / "serving-efficiency.json"
+    if efficiency.exists():
+        plot_efficiency(json.loads(efficiency.read_text()), args.results / "serving-efficiency.png")
+        print(f"wrote {args.results / 'serving-efficiency.png'}")
     speedups = args.results / "width-speedups.json"
     if speedups.exists():
         result = json.loads(speedups.read_text())

@@ -10,6 +10,8 @@ SECONDS_PER_POINT=${SECONDS_PER_POINT:-8}
 # Published ImageNet top-1 of S-MobileNetV2 (the paper's model table): the latency-only model has
 # random weights, so its "delivered accuracy" is what the paper's weights would deliver.
 MOBILENET_PUBLISHED_TOP1=0.35=0.597,0.5=0.644,0.75=0.689,1=0.705
+# The engine measured side by side: the last build before pipelines ran whole in the workers.
+PREVIOUS_REV=${PREVIOUS_REV:-5741090}
 start=$(date +%s)
 
 echo "== build"
@@ -21,22 +23,30 @@ if [ ! -f bench/tmp/s-mobilenet-v2-latency-only/manifest.json ]; then
   (cd training && $PY -m slimmable.export.latency_only --out ../bench/tmp/s-mobilenet-v2-latency-only)
 fi
 
+echo "== the previous engine ($PREVIOUS_REV), built beside this one"
+if [ ! -f bench/tmp/previous/dist/server.js ]; then
+  rm -rf bench/tmp/previous
+  git worktree prune
+  git worktree add --force --detach bench/tmp/previous "$PREVIOUS_REV"
+  ln -s "$(pwd)/node_modules" bench/tmp/previous/node_modules
+  (cd bench/tmp/previous && npx tsc -p .)
+fi
+PREVIOUS=bench/tmp/previous/dist/server.js
+
 echo "== width speed-ups"
 node dist-bench/width-speedups.js | tee bench/results/width-speedups.txt
 
-echo "== server overhead"
-for model in fashion-classifier fashion-detector; do
-  node dist-bench/server-overhead.js "$model" | tee "bench/results/server-overhead-$model.txt"
-done
+echo "== serving efficiency: the raw pipeline vs the server, per width"
+node dist-bench/serving-efficiency.js --previous "$PREVIOUS" | tee bench/results/serving-efficiency.txt
 
 echo "== what naming costs /detect, per width"
 node dist-bench/detect-naming.js | tee bench/results/detect-naming.txt
 
 echo "== adaptive vs fixed width under open-loop load"
-node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" \
+node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" --previous "$PREVIOUS" \
   | tee bench/results/adaptive-vs-fixed-fashion-detector.txt
 node dist-bench/adaptive-vs-fixed.js --model s-mobilenet-v2-latency-only --models-dir bench/tmp --budget "$MOBILENET_BUDGET_MS" \
-  --seconds "$SECONDS_PER_POINT" --accuracy "$MOBILENET_PUBLISHED_TOP1" --accuracy-source "published ImageNet top-1 of S-MobileNetV2 (random weights here: latency only)" \
+  --seconds "$SECONDS_PER_POINT" --previous "$PREVIOUS" --accuracy "$MOBILENET_PUBLISHED_TOP1" --accuracy-source "published ImageNet top-1 of S-MobileNetV2 (random weights here: latency only)" \
   | tee bench/results/adaptive-vs-fixed-s-mobilenet-v2-latency-only.txt
 
 echo "== real Prometheus"

@@ -1,6 +1,6 @@
 /** Start the real server (dist/server.js) as a child process and wait until it is ready. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface RunningServer {
@@ -18,6 +18,36 @@ export function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** CPU time by thread group of a process, ms: the main thread, the inference workers (the threads
+ * named "node" beyond V8's own: those that ran over `workerShareMs`), V8's helpers, libuv's pool and
+ * libvips' threads. */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const threads = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(`${tid}:${tid === String(pid) ? 'main' : name}`, ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return threads;
+}
+
+/** The CPU each group of threads spent between two `threadCpuMs` readings, per `count` (e.g. requests). */
+export function cpuByGroup(before: Map<string, number>, after: Map<string, number>, count: number, workerShareMs: number): Record<string, number> {
+  const groups: Record<string, number> = {};
+  for (const [key, ms] of after) {
+    const spent = (ms - (before.get(key) ?? 0)) / count;
+    const name = key.slice(key.indexOf(':') + 1);
+    const group = name === 'node' ? (spent * count > workerShareMs ? 'inference workers' : 'V8 helpers') : name === 'libuv-worker' ? 'libuv pool' : name.startsWith('libvips') ? 'libvips' : name === 'main' ? 'main thread' : 'other';
+    groups[group] = (groups[group] ?? 0) + spent;
+  }
+  return groups;
 }
 
 /** The service built from this checkout; `entry` picks another build (e.g. the previous engine's). */

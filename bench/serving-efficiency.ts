@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { loadBundles, type SlimmableModel } from '../dist/bundle/load-bundles.js';
 import { closedLoop } from './open-loop.js';
 import { rawLoops, type RawResult } from './raw-pipeline.js';
-import { startServer, THIS_SERVER, type RunningServer } from './server-process.js';
+import { cpuByGroup, startServer, threadCpuMs, THIS_SERVER, type RunningServer } from './server-process.js';
 import { fixture, photoJpeg } from './test-images.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -54,6 +54,8 @@ interface ServerResult {
   capacityRatio: number;
   failed: number;
   generatorCpuShare: number;
+  /** the server's CPU per answered request by thread group, ms */
+  cpuByThreads: Record<string, number>;
 }
 
 async function measureServer(server: RunningServer, c: Case, width: number, raw1: RawResult, rawN: RawResult): Promise<ServerResult> {
@@ -61,12 +63,14 @@ async function measureServer(server: RunningServer, c: Case, width: number, raw1
   const target = { port: server.port, path: `${endpoint}?model=${c.model}&width=${width}`, body: c.image, headers: { 'Content-Type': c.contentType } };
   await closedLoop(target, CLIENTS, 500); // settle
   const cpuBefore = server.cpuMs();
+  const threadsBefore = threadCpuMs(server.process.pid!);
   const ownBefore = process.cpuUsage();
   const { answered, failed, seconds } = await closedLoop(target, CLIENTS, MS);
   const own = process.cpuUsage(ownBefore);
+  const cpuByThreads = cpuByGroup(threadsBefore, threadCpuMs(server.process.pid!), answered, 0.1 * MS);
   const cpuMs = (server.cpuMs() - cpuBefore) / answered;
   const perSecond = answered / seconds;
-  return { perSecond, cpuMs, efficiency: raw1.cpuMs / cpuMs, capacityRatio: perSecond / rawN.perSecond, failed, generatorCpuShare: (own.user + own.system) / 1000 / (seconds * 1000 * LOOPS) };
+  return { perSecond, cpuMs, efficiency: raw1.cpuMs / cpuMs, capacityRatio: perSecond / rawN.perSecond, failed, generatorCpuShare: (own.user + own.system) / 1000 / (seconds * 1000 * LOOPS), cpuByThreads };
 }
 
 async function modelTask(server: RunningServer, model: string): Promise<string> {

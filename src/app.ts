@@ -1,6 +1,6 @@
 /**
- * The service, read top to bottom: configuration -> request context -> errors -> metrics ->
- * inference engine (models, worker pool, latency model, width policy) -> routes.
+ * The service, read top to bottom: configuration -> connection limits -> request context -> errors
+ * -> metrics -> inference engine (models, pipelines, worker pool, latency model, width policy) -> routes.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
@@ -8,7 +8,9 @@ import './types.js';
 import type { Config } from './config.js';
 import type { SlimmableModel } from './bundle/load-bundles.js';
 import { OnlineLatencyModel, type LatencyModel } from './policy/latency-model.js';
+import connections, { clientErrorHandler } from './plugins/connections.js';
 import requestContext from './plugins/request-context.js';
+import security from './plugins/security.js';
 import errors from './plugins/errors.js';
 import metrics from './plugins/metrics.js';
 import inference from './plugins/inference.js';
@@ -22,6 +24,8 @@ export interface AppOptions {
   models: SlimmableModel[];
   /** Injectable so tests can make the width choice deterministic. */
   latencyModel?: LatencyModel;
+  /** The inference worker's script (tests inject one that fails on purpose). */
+  workerScript?: URL;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -33,6 +37,14 @@ function logDestination(): pino.DestinationStream {
   return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 });
 }
 
+/** /metrics alone, for METRICS_PORT: a listener apart from the API (e.g. reachable only inside the cluster). */
+export async function buildMetricsApp(app: FastifyInstance): Promise<FastifyInstance> {
+  const listener = Fastify({ logger: false });
+  listener.decorate('metrics', app.metrics);
+  await listener.register(metricsRoutes);
+  return listener;
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
   const app = Fastify({
@@ -42,17 +54,36 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      // Node checks the two limits above only this often (30 s by default)
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(config.requestTimeoutMs || Infinity, config.headersTimeoutMs) / 4))),
+    },
+    connectionTimeout: config.idleSocketTimeoutMs,
+    clientErrorHandler,
+    // Parameters are validated as they are sent: no coercion, and unknown ones are errors, not dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   app.decorate('config', config);
 
+  await app.register(connections);
   await app.register(requestContext);
   await app.register(errors);
+  await app.register(security);
   await app.register(metrics);
-  await app.register(inference, { models: options.models, latencyModel: options.latencyModel ?? new OnlineLatencyModel(config.latencyQuantile) });
+  await app.register(inference, {
+    models: options.models,
+    latencyModel: options.latencyModel ?? new OnlineLatencyModel(config.latencyQuantile),
+    ...(options.workerScript && { workerScript: options.workerScript }),
+  });
 
   await app.register(healthRoutes);
   await app.register(modelRoutes);
-  await app.register(metricsRoutes);
+  // with METRICS_PORT, /metrics is served by its own listener (buildMetricsApp)
+  if (config.metricsPort === undefined) await app.register(metricsRoutes);
   await app.register(inferenceRoutes);
   return app;
 }

@@ -21,12 +21,30 @@ export interface Config {
   targetUtilization: number;
   latencyQuantile: number;
   maxQueueDepth: number;
+  /** A job not answered this long after its deadline is given up. */
+  jobTimeoutMs: number;
   bodyLimitBytes: number;
+  /** Time limits of a connection and a request (0 disables one), ms. */
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleSocketTimeoutMs: number;
+  maxConnections: number;
+  /** Inference requests admitted at once (reading, decoding, queued, running); beyond, 503 before the body is read. */
+  maxPendingRequests: number;
   maxInputPixels: number;
   warmupRuns: number;
   logLevel: string;
   shutdownTimeoutMs: number;
   verifyGolden: boolean;
+  /** Bearer keys allowed to call everything but the health checks (empty: no authentication). */
+  apiKeys: string[];
+  /** Serve /metrics on this port instead of the main one (undefined: on the main port). */
+  metricsPort?: number;
+  /** Origins allowed by CORS ('*' for any; empty: no CORS headers). */
+  corsOrigins: string[];
+  /** Helmet's security headers on every answer. */
+  securityHeaders: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -37,11 +55,24 @@ function number(env: Env, name: string, fallback: number, check: (v: number) => 
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || !check(value)) throw new ConfigError(`${name}=${raw}: must be ${what}`);
+  if (!/^-?[0-9]+(\.[0-9]+)?$/.test(raw) || !check(value)) throw new ConfigError(`${name}=${raw}: must be ${what}`);
   return value;
 }
 
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name}=${raw}: use true or false`);
+  return raw === 'true';
+}
+
+/** A comma-separated list, trimmed, without empty entries. */
+function list(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+}
+
 const positiveInt = (v: number): boolean => Number.isInteger(v) && v > 0;
+const nonNegativeInt = (v: number): boolean => Number.isInteger(v) && v >= 0;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PROVIDERS = ['cuda', 'cpu'];
 const isPolicy = (value: string): value is PolicyName => (POLICIES as readonly string[]).includes(value);
@@ -58,10 +89,20 @@ export function loadConfig(env: Env = process.env): Config {
   const intraOpThreads = number(env, 'INTRA_OP_THREADS', 1, positiveInt, 'a positive integer');
   const policy = env.WIDTH_POLICY ?? 'deadline-plan';
   if (!isPolicy(policy)) throw new ConfigError(`WIDTH_POLICY=${policy}: use one of ${POLICIES.join(', ')}`);
-  const verify = env.VERIFY_GOLDEN ?? 'true';
-  if (!['true', 'false'].includes(verify)) throw new ConfigError(`VERIFY_GOLDEN=${verify}: use true or false`);
+  const verify = flag(env, 'VERIFY_GOLDEN', true);
+  const apiKeys = list(env.API_KEYS);
+  const weak = apiKeys.find((key) => key.length < 16);
+  if (weak !== undefined) throw new ConfigError('API_KEYS: every key must have at least 16 characters');
+  const port = number(env, 'PORT', 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
+  const metricsPort = env.METRICS_PORT ? number(env, 'METRICS_PORT', 0, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number') : undefined;
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) throw new ConfigError(`METRICS_PORT=${metricsPort}: must differ from PORT`);
+  const requestTimeoutMs = number(env, 'REQUEST_TIMEOUT_MS', 30_000, nonNegativeInt, 'a number of milliseconds (0: none)');
+  const headersTimeoutMs = number(env, 'HEADERS_TIMEOUT_MS', 10_000, positiveInt, 'a positive number of milliseconds');
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS=${headersTimeoutMs}: must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  }
   return {
-    port: number(env, 'PORT', 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number'),
+    port,
     host: env.HOST ?? '0.0.0.0',
     modelsDir: env.MODELS_DIR ?? 'models',
     executionProviders: providers,
@@ -75,11 +116,22 @@ export function loadConfig(env: Env = process.env): Config {
     targetUtilization: number(env, 'TARGET_UTILIZATION', 0.85, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.99, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
+    jobTimeoutMs: number(env, 'JOB_TIMEOUT_MS', 5000, positiveInt, 'a positive number of milliseconds'),
     bodyLimitBytes: number(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, positiveInt, 'a positive number of bytes'),
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: number(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, positiveInt, 'a positive number of milliseconds'),
+    idleSocketTimeoutMs: number(env, 'IDLE_SOCKET_TIMEOUT_MS', 30_000, nonNegativeInt, 'a number of milliseconds (0: none)'),
+    maxConnections: number(env, 'MAX_CONNECTIONS', 1024, positiveInt, 'a positive integer'),
+    maxPendingRequests: number(env, 'MAX_PENDING_REQUESTS', 128, positiveInt, 'a positive integer'),
     maxInputPixels: number(env, 'MAX_INPUT_PIXELS', 4096 * 4096, positiveInt, 'a positive number of pixels'),
     warmupRuns: number(env, 'WARMUP_RUNS', 30, positiveInt, 'a positive integer'),
     logLevel,
     shutdownTimeoutMs: number(env, 'SHUTDOWN_TIMEOUT_MS', 4000, positiveInt, 'a positive number of milliseconds'),
-    verifyGolden: verify === 'true',
+    verifyGolden: verify,
+    apiKeys,
+    ...(metricsPort !== undefined && { metricsPort }),
+    corsOrigins: list(env.CORS_ORIGINS),
+    securityHeaders: flag(env, 'SECURITY_HEADERS', false),
   };
 }

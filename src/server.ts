@@ -4,12 +4,13 @@
  */
 import { loadBundles } from './bundle/load-bundles.js';
 import { loadConfig } from './config.js';
-import { buildApp } from './app.js';
+import { buildApp, buildMetricsApp } from './app.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const models = await loadBundles(config.modelsDir);
   const app = await buildApp({ config, models });
+  const metricsListener = config.metricsPort === undefined ? undefined : await buildMetricsApp(app);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
-    app.close().then(
+    Promise.all([app.close(), metricsListener?.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         app.log.error({ err: error }, 'error during shutdown');
@@ -34,6 +35,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   await app.listen({ port: config.port, host: config.host });
+  if (metricsListener) {
+    const address = await metricsListener.listen({ port: config.metricsPort, host: config.host });
+    app.log.info({ address }, 'metrics listening');
+  }
   app.log.info({ models: models.map((m) => m.name), workers: config.inferenceWorkers }, 'building inference sessions');
   try {
     await app.inference.start();

@@ -10,10 +10,10 @@ import type { LatencyModel } from '../dist/policy/latency-model.js';
 export const MODELS_DIR = join(import.meta.dirname, '..', 'models');
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
-export async function startApp(env: Record<string, string> = {}, latencyModel?: LatencyModel): Promise<FastifyInstance> {
+export async function startApp(env: Record<string, string> = {}, latencyModel?: LatencyModel, workerScript?: URL): Promise<FastifyInstance> {
   const config = loadConfig({ MODELS_DIR, PORT: '0', INFERENCE_WORKERS: '1', WARMUP_RUNS: '5', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu', ...env });
   const models = await loadBundles(config.modelsDir);
-  const app = await buildApp({ config, models, latencyModel });
+  const app = await buildApp({ config, models, ...(latencyModel && { latencyModel }), ...(workerScript && { workerScript }) });
   await app.ready();
   await app.inference.start();
   return app;
@@ -32,7 +32,7 @@ export function fixtures(): Fixture[] {
     sandal: 'Sandal', shirt: 'Shirt', sneaker: 'Sneaker', bag: 'Bag', 'ankle-boot': 'Ankle boot',
   };
   return readdirSync(FIXTURES)
-    .filter((f) => f.startsWith('fashion-test-'))
+    .filter((f) => f.startsWith('fashion-test-') && f.endsWith('.png'))
     .sort()
     .map((f) => ({ path: join(FIXTURES, f), bytes: readFileSync(join(FIXTURES, f)), label: labels[f.replace(/^fashion-test-\d+-/, '').replace(/\.png$/, '')]! }));
 }

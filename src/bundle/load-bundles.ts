@@ -86,7 +86,8 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     const read = readTensor(goldenBlob, tensor, manifest.golden.file);
     outputs.set(entry.width, { values: read.values as Float32Array, shape: read.shape });
   }
-  const files = await readdir(dir);
+  // the bundle's own files (a model card or other notes beside them are not part of it)
+  const files = ['manifest.json', manifest.graph, manifest.switchable_bn.file, manifest.golden.file];
   const sizes = await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size));
   return {
     name: manifest.name,

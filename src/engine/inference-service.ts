@@ -14,7 +14,7 @@ import { WorkDebt } from '../policy/work-debt.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor } from './protocol.js';
-import { JobFailedError, PoolClosedError, QueueFullError, WorkerPool, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
+import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
@@ -83,12 +83,18 @@ export class InferenceService {
     readonly latency: LatencyModel,
     private readonly config: Config,
     private readonly observer: InferenceObserver,
+    private readonly options: { workerScript?: URL } = {},
   ) {
     this.models = new Map(models.map((m) => [m.name, m]));
     this.workDebt = new WorkDebt(config.targetUtilization);
   }
 
+  /** Sessions built, warm and verified, and at least one worker running. */
   get ready(): boolean {
+    return this.pool !== undefined && this.pool.size > 0;
+  }
+
+  get started(): boolean {
     return this.pool !== undefined;
   }
 
@@ -108,6 +114,7 @@ export class InferenceService {
   async start(): Promise<void> {
     const pool = await WorkerPool.start(
       {
+        ...(this.options.workerScript && { workerScript: this.options.workerScript }),
         size: this.config.inferenceWorkers,
         maxQueueDepth: this.config.maxQueueDepth,
         init: {
@@ -197,7 +204,10 @@ export class InferenceService {
     } catch (error) {
       if (error instanceof QueueFullError) throw new ServiceError('overloaded', `${error.message}; retry shortly`, 1);
       if (error instanceof PoolClosedError) throw new ServiceError('shutting_down', error.message, 1);
-      if (error instanceof JobFailedError && error.code !== undefined && isErrorCode(error.code)) throw new ServiceError(error.code, error.message);
+      if (error instanceof PoolUnavailableError) throw new ServiceError('not_ready', error.message, 1);
+      if (error instanceof JobTimeoutError) throw new ServiceError('inference_timeout', `${error.message} (${this.config.jobTimeoutMs} ms after the deadline)`, 1);
+      if (error instanceof WorkerLostError) throw new ServiceError('worker_lost', `${error.message}; retry`, 1);
+      if (error instanceof JobFailedError && error.code !== undefined && isErrorCode(error.code)) throw new ServiceError(error.code, error.message, undefined, error.detail);
       if (error instanceof ServiceError) throw error;
       throw new ServiceError('inference_failed', `inference failed: ${(error as Error).message}`);
     }
@@ -213,6 +223,7 @@ export class InferenceService {
     const floorMs = (): number => decode() + rest(floor);
     return {
       deadline: deadline.arrivedAt + deadline.budgetMs,
+      timeoutAt: deadline.arrivedAt + deadline.budgetMs + this.config.jobTimeoutMs,
       budgetMs: deadline.budgetMs,
       payload,
       floorMs,
@@ -277,9 +288,10 @@ export class InferenceService {
   }
 }
 
-/** A job with no deadline that runs at one given width (start-up profiling and golden checks). */
+/** A job with no deadline that runs at one given width (start-up profiling and golden checks); a
+ * worker that does not answer within a minute fails the start-up. */
 function fixedWidthJob(payload: JobPayload, width: number): Job {
-  return { deadline: Infinity, budgetMs: Infinity, payload, floorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0 }) };
+  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, floorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0 }) };
 }
 
 /** The bundle's first golden input as a PNG: a real input of the model, for profiling. */

@@ -10,7 +10,7 @@ import type { Pipeline } from '../bundle/pipeline.js';
 import { ServiceError } from '../errors.js';
 import { widestWithin } from '../policy/width-policy.js';
 import { executePipeline } from './execute-pipeline.js';
-import type { JobMessage, JobOutcome, WidthRule, WorkerInit, WorkerMessage } from './protocol.js';
+import type { ExitMessage, JobMessage, JobOutcome, WidthRule, WorkerInit, WorkerMessage } from './protocol.js';
 import { ModelSessions } from './sessions.js';
 
 const port = parentPort;
@@ -56,8 +56,8 @@ async function onJob(sessions: ModelSessions, job: JobMessage): Promise<void> {
     const transfer = outcome.kind === 'model' ? Object.values(outcome.outputs).map((o) => o.data.buffer as ArrayBuffer) : [];
     post({ type: 'done', id: job.id, outcome, boundAfterMs, workerMs: performance.now() - receivedAt }, transfer);
   } catch (error) {
-    const code = error instanceof ServiceError ? error.code : undefined;
-    post({ type: 'failed', id: job.id, ...(code && { code }), message: (error as Error).message });
+    const known = error instanceof ServiceError ? error : undefined;
+    post({ type: 'failed', id: job.id, ...(known && { code: known.code }), ...(known?.detail !== undefined && { detail: known.detail }), message: (error as Error).message });
   }
 }
 
@@ -72,7 +72,22 @@ async function warmUp(sessions: ModelSessions): Promise<void> {
 try {
   const sessions = await ModelSessions.create(init.models, init);
   await warmUp(sessions);
-  port.on('message', (job: JobMessage) => void onJob(sessions, job));
+  // Exit only between jobs: a native run (ONNX Runtime, libvips) interrupted by the thread's end
+  // would abort the whole process.
+  let running = 0;
+  let exitWhenIdle = false;
+  port.on('message', (message: JobMessage | ExitMessage) => {
+    if (message.type === 'exit') {
+      exitWhenIdle = true;
+      if (running === 0) process.exit(0);
+      return;
+    }
+    running += 1;
+    void onJob(sessions, message).finally(() => {
+      running -= 1;
+      if (exitWhenIdle && running === 0) process.exit(0);
+    });
+  });
   post({ type: 'ready', provider: sessions.provider, warnings: sessions.warnings });
 } catch (error) {
   post({ type: 'init-error', message: (error as Error).message });

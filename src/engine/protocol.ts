@@ -38,6 +38,11 @@ export interface JobMessage {
   width: WidthRule;
 }
 
+/** Leave between jobs: the pool takes a worker out of service or shuts down. */
+export interface ExitMessage {
+  type: 'exit';
+}
+
 export interface OutputTensor {
   data: Float32Array;
   dims: number[];
@@ -51,4 +56,4 @@ export type WorkerMessage =
   /** `boundAfterMs`: ms from the job's arrival at the worker to the width binding; `workerMs`: to its end. */
   | { type: 'done'; id: number; outcome: JobOutcome; boundAfterMs: number; workerMs: number }
   /** `code`: a catalogue code (src/errors.ts) for a failure the caller caused, else absent. */
-  | { type: 'failed'; id: number; code?: string; message: string };
+  | { type: 'failed'; id: number; code?: string; message: string; detail?: string };

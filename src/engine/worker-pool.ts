@@ -36,6 +36,8 @@ export interface Dispatch {
 export interface Job {
   /** Absolute deadline, ms on the performance.now() clock (Infinity: none). */
   deadline: number;
+  /** When the job is given up, queued or running (performance.now() clock; Infinity: never). */
+  timeoutAt: number;
   /** The latency budget the deadline came from (Infinity: none). */
   budgetMs: number;
   payload: JobPayload;
@@ -61,17 +63,25 @@ export class JobFailedError extends Error {
   constructor(
     readonly code: string | undefined,
     message: string,
+    readonly detail?: string,
   ) {
     super(message);
   }
 }
 export class QueueFullError extends Error {}
 export class PoolClosedError extends Error {}
+/** No worker is running (they died and their replacements have not started yet). */
+export class PoolUnavailableError extends Error {}
+/** The job reached its timeout: still waiting for a worker, or its worker did not answer. */
+export class JobTimeoutError extends Error {}
+/** The job's worker died while running it. */
+export class WorkerLostError extends Error {}
 
 interface Pending {
   job: Job;
   resolve(result: JobResult): void;
   reject(error: Error): void;
+  timer?: NodeJS.Timeout;
 }
 
 interface Slot {
@@ -84,7 +94,14 @@ export interface PoolOptions {
   size: number;
   maxQueueDepth: number;
   init: WorkerInit;
+  /** The worker thread's script (tests inject one that fails on purpose). */
+  workerScript?: URL;
 }
+
+/** Replacements that fail to start are retried after 0.1, 0.2, 0.4 ... s, at most this long apart. */
+const MAX_RESPAWN_DELAY_MS = 10_000;
+/** A worker asked to exit that has not within this long is terminated. */
+const EXIT_GRACE_MS = 2_000;
 
 export interface PoolEvents {
   /** The pool's occupancy changed (queue depth, busy workers). */
@@ -95,8 +112,11 @@ export interface PoolEvents {
 export class WorkerPool extends EventEmitter<PoolEvents> {
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
+  /** Workers taken out of service that are still running a job they will not be thanked for. */
+  private readonly retiring = new Set<Worker>();
   private nextId = 0;
   private closed = false;
+  private respawnFailures = 0;
   provider = 'unknown';
 
   private constructor(private readonly options: PoolOptions) {
@@ -124,14 +144,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.slots.filter((s) => s.running).length;
   }
 
-  /** Queue a job; rejects at once with QueueFullError when the queue is at its bound. */
+  /** Queue a job; rejects at once when the queue is at its bound or no worker is running. */
   run(job: Job): Promise<JobResult> {
     if (this.closed) return Promise.reject(new PoolClosedError('the inference pool is shutting down'));
+    if (this.slots.length === 0) return Promise.reject(new PoolUnavailableError('no inference worker is running; replacements are starting'));
     if (this.queue.length >= this.options.maxQueueDepth) {
       return Promise.reject(new QueueFullError(`inference queue is full (${this.options.maxQueueDepth} waiting)`));
     }
     return new Promise<JobResult>((resolve, reject) => {
       const pending: Pending = { job, resolve, reject };
+      if (Number.isFinite(job.timeoutAt)) {
+        pending.timer = setTimeout(() => this.expire(pending), Math.max(0, job.timeoutAt - performance.now()));
+        pending.timer.unref();
+      }
       let i = this.queue.length;
       while (i > 0 && this.queue[i - 1]!.job.deadline > job.deadline) i -= 1;
       this.queue.splice(i, 0, pending);
@@ -140,21 +165,47 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** Wait for running and queued jobs to finish, then stop the workers. */
+  /** Wait for running and queued jobs to finish (each has its timeout), then stop the workers. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.queue.length > 0 || this.busy > 0) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all([...this.slots.map((s) => s.worker), ...this.retiring].map(stopWorker));
+  }
+
+  /** A job at its timeout: out of the queue, or its worker taken out of service as stalled. */
+  private expire(pending: Pending): void {
+    const queued = this.queue.indexOf(pending);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      pending.reject(new JobTimeoutError('no inference worker was free in time'));
+      this.emitLoad();
+      return;
+    }
+    const slot = this.slots.find((s) => s.running?.pending === pending);
+    if (!slot) return;
+    slot.running = undefined;
+    pending.reject(new JobTimeoutError('the inference worker did not answer in time'));
+    // It may be stuck in a native run, where terminating the thread would abort the process: it
+    // leaves the pool now, and exits once it answers.
+    this.remove(slot);
+    this.retiring.add(slot.worker);
+    this.emit('warning', 'an inference worker did not answer in time; replacing it');
+    this.replace();
   }
 
   private spawn(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('./inference-worker.js', import.meta.url), { workerData: this.options.init });
+      const worker = new Worker(this.options.workerScript ?? new URL('./inference-worker.js', import.meta.url), { workerData: this.options.init });
       const slot: Slot = { worker, ready: false };
       worker.on('message', (message: WorkerMessage) => {
-        if (message.type === 'ready') {
+        if (message.type === 'ready' && this.closed) {
+          // started while the pool was shutting down: not needed any more
+          slot.ready = true;
+          resolve();
+          void stopWorker(worker);
+        } else if (message.type === 'ready') {
           slot.ready = true;
           this.provider = message.provider;
           message.warnings.forEach((w) => this.emit('warning', w));
@@ -162,8 +213,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           resolve();
           this.dispatch();
         } else if (message.type === 'init-error') {
-          void worker.terminate();
+          void worker.terminate(); // it runs nothing yet
           reject(new Error(`inference worker failed to start: ${message.message}`));
+        } else if (this.retiring.has(worker)) {
+          worker.postMessage({ type: 'exit' });
         } else {
           this.finish(slot, message);
         }
@@ -173,27 +226,51 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         else this.fail(slot, error);
       });
       worker.on('exit', (code) => {
-        if (slot.ready && !this.closed) this.fail(slot, new Error(`inference worker exited with code ${code}`));
+        this.retiring.delete(worker);
+        if (!slot.ready) reject(new Error(`inference worker exited with code ${code} while starting`));
+        else if (!this.closed) this.fail(slot, new Error(`inference worker exited with code ${code}`));
       });
     });
   }
 
   /** A worker died: answer its job with an error and replace the worker. */
   private fail(slot: Slot, error: Error): void {
-    const index = this.slots.indexOf(slot);
-    if (index < 0) return;
-    this.slots.splice(index, 1);
-    slot.running?.pending.reject(error);
+    if (!this.remove(slot)) return;
+    slot.running?.pending.reject(new WorkerLostError(`the inference worker running this request stopped: ${error.message}`));
     slot.running = undefined;
     this.emit('warning', `replacing inference worker: ${error.message}`);
-    this.spawn().catch((e: Error) => this.emit('warning', `could not replace worker: ${e.message}`));
+    this.replace();
+  }
+
+  private remove(slot: Slot): boolean {
+    const index = this.slots.indexOf(slot);
+    if (index < 0) return false;
+    this.slots.splice(index, 1);
     this.emitLoad();
+    return true;
+  }
+
+  /** Start a worker in place of one lost; if it cannot start, try again later, less and less often. */
+  private replace(): void {
+    if (this.closed) return;
+    this.spawn().then(
+      () => {
+        this.respawnFailures = 0;
+      },
+      (error: Error) => {
+        this.respawnFailures += 1;
+        const delay = Math.min(MAX_RESPAWN_DELAY_MS, 100 * 2 ** (this.respawnFailures - 1));
+        this.emit('warning', `could not replace an inference worker (${error.message}); retrying in ${delay} ms`);
+        setTimeout(() => this.replace(), delay).unref();
+      },
+    );
   }
 
   private finish(slot: Slot, message: Extract<WorkerMessage, { type: 'done' | 'failed' }>): void {
     const running = slot.running;
     if (!running || running.id !== message.id) return;
     slot.running = undefined;
+    clearTimeout(running.pending.timer);
     if (message.type === 'done') {
       running.pending.resolve({
         outcome: message.outcome,
@@ -204,7 +281,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         workerMs: message.workerMs,
       });
     } else {
-      running.pending.reject(new JobFailedError(message.code, message.message));
+      running.pending.reject(new JobFailedError(message.code, message.message, message.detail));
     }
     this.dispatch();
     this.emitLoad();
@@ -243,6 +320,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private emitLoad(): void {
     this.emit('load', this.queue.length, this.busy);
   }
+}
+
+/** Ask a worker to exit (it does between jobs); terminate it only if it does not, at shutdown. */
+function stopWorker(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), EXIT_GRACE_MS);
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    worker.postMessage({ type: 'exit' });
+  });
 }
 
 /** The payload's big buffer, handed to the worker instead of copied. */

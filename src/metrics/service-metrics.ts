@@ -111,8 +111,21 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  private readonly refreshers: (() => void)[] = [];
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Gauges that mirror state elsewhere are set by `refresh` just before each scrape. */
+  beforeScrape(refresh: () => void): void {
+    this.refreshers.push(refresh);
+  }
+
+  /** The text exposition, every gauge fresh. */
+  async scrape(): Promise<string> {
+    for (const refresh of this.refreshers) refresh();
+    return this.registry.metrics();
   }
 }
 

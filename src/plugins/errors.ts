@@ -5,8 +5,9 @@
  * the request context.
  */
 import fp from 'fastify-plugin';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, ServiceError, type ErrorBody, type ErrorCode } from '../errors.js';
+import { declaredParameter } from '../routes/schemas.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
@@ -28,7 +29,30 @@ export interface ErrorResponse {
   headers: Record<string, string>;
 }
 
-export function toErrorResponse(error: FastifyError | ServiceError | Error): ErrorResponse {
+/** A request parameter that failed its route schema, as the catalogue error that parameter declares. */
+function validationError(error: FastifyError, request?: FastifyRequest): ServiceError | undefined {
+  const failure = error.validation?.[0];
+  const context = error.validationContext ?? '';
+  if (!failure) return undefined;
+  const where = context === 'headers' ? 'header' : 'query parameter';
+  if (failure.keyword === 'additionalProperties') {
+    const name = String((failure.params as { additionalProperty?: string }).additionalProperty);
+    return new ServiceError('invalid_request', `unknown ${where} ${JSON.stringify(name)}`);
+  }
+  const name = failure.instancePath.replace(/^\//, '');
+  const declared = declaredParameter(context, name);
+  const code = declared?.error ?? 'invalid_request';
+  const source = (context === 'headers' ? request?.headers : request?.query) as Record<string, unknown> | undefined;
+  const value = source?.[name];
+  if (Array.isArray(value)) return new ServiceError(code, `${where} ${name} is given more than once; send it once`);
+  return new ServiceError(code, `${where} ${name} ${JSON.stringify(value)} is not valid: ${declared?.description ?? failure.message ?? 'malformed'}`);
+}
+
+export function toErrorResponse(error: FastifyError | ServiceError | Error, request?: FastifyRequest): ErrorResponse {
+  if ((error as FastifyError).code === 'FST_ERR_VALIDATION') {
+    const mapped = validationError(error as FastifyError, request);
+    if (mapped) return toErrorResponse(mapped);
+  }
   if (error instanceof ServiceError) {
     const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) };
     return { status: ERROR_CATALOGUE[error.code].status, body: { error: error.code, message: error.message }, headers };
@@ -48,9 +72,10 @@ export function toErrorResponse(error: FastifyError | ServiceError | Error): Err
 
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((error, request, reply) => {
-    const { status, body, headers } = toErrorResponse(error as FastifyError);
+    const { status, body, headers } = toErrorResponse(error as FastifyError, request);
     if (status >= 500 && body.error === 'internal_error') request.log.error({ err: error }, 'unhandled error');
-    if (body.error === 'inference_failed') request.log.error({ err: error }, 'inference failed');
+    else if (body.error === 'inference_failed') request.log.error({ err: error }, 'inference failed');
+    else if (error instanceof ServiceError && error.detail !== undefined) request.log.info({ error: body.error, detail: error.detail }, 'refused');
     return reply.code(status).headers(headers).send(body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -14,6 +14,7 @@ import { widthLabel } from '../metrics/service-metrics.js';
 export interface InferencePluginOptions {
   models: SlimmableModel[];
   latencyModel: LatencyModel;
+  workerScript?: URL;
 }
 
 export default fp<InferencePluginOptions>(async function inference(app: FastifyInstance, options) {
@@ -34,7 +35,7 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
     onWarning(message) {
       app.log.warn(message);
     },
-  });
+  }, options.workerScript ? { workerScript: options.workerScript } : {});
   app.decorate('inference', service);
 
   for (const model of options.models) {
@@ -55,9 +56,7 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
       }
     }
   };
-  app.addHook('onRequest', async (request) => {
-    if (request.url === '/metrics') refresh();
-  });
+  metrics.beforeScrape(refresh);
   app.addHook('onResponse', async (request) => {
     const { model, served } = request.summary;
     if (model !== undefined && served !== undefined) service.observeReply(model, served, performance.now() - served.finishedAt);

@@ -2,10 +2,11 @@
 import type { FastifyInstance } from 'fastify';
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
     if (app.closing) return reply.code(503).send({ error: 'shutting_down', message: 'the server is shutting down' });
-    if (!app.inference.ready) return reply.code(503).send({ error: 'not_ready', message: 'inference sessions are still being built and warmed up' });
+    if (!app.inference.started) return reply.code(503).send({ error: 'not_ready', message: 'inference sessions are still being built and warmed up' });
+    if (!app.inference.ready) return reply.code(503).send({ error: 'not_ready', message: 'no inference worker is running; replacements are starting' });
     return { status: 'ready', executionProvider: app.inference.provider, workers: app.inference.workers };
   });
 }

@@ -88,13 +88,24 @@ export function resolveModel(app: FastifyInstance, query: Query, task: Task): Sl
   return model;
 }
 
-/** The image as bytes: a multipart file part, or a raw image/* body. */
+/** The image as bytes: the one file part of a multipart body (other fields are ignored), or a raw image/* body. */
 export async function readImage(request: FastifyRequest): Promise<Buffer> {
-  if (request.isMultipart()) {
-    const part = await request.file();
-    if (!part) throw new ServiceError('missing_image', 'the multipart body has no file part; send the image as a file, e.g. curl -F image=@photo.png');
-    return part.toBuffer();
+  if (!request.isMultipart()) {
+    if (Buffer.isBuffer(request.body)) return request.body;
+    throw new ServiceError('empty_body', 'send an image: multipart/form-data with a file part, or a body with an image/* Content-Type');
   }
-  if (Buffer.isBuffer(request.body)) return request.body;
-  throw new ServiceError('empty_body', 'send an image: multipart/form-data with a file part, or a body with an image/* Content-Type');
+  let image: Buffer | undefined;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      if (image !== undefined) throw new ServiceError('too_many_files', 'send one image per request: the body has more than one file part');
+      image = await part.toBuffer();
+    }
+  } catch (error) {
+    // Fastify's and our own errors are mapped by code; the rest is the multipart parser's
+    if (error instanceof ServiceError || (error as { code?: string }).code?.startsWith('FST_')) throw error;
+    throw new ServiceError('invalid_multipart', 'the multipart body is malformed (truncated, unterminated, or without the boundary its Content-Type names)', undefined, (error as Error).message);
+  }
+  if (image === undefined) throw new ServiceError('missing_image', 'the multipart body has no file part; send the image as a file, e.g. curl -F image=@photo.png');
+  return image;
 }

@@ -9,8 +9,15 @@ import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { Preprocess } from '../bundle/manifest.js';
 import { ServiceError } from '../errors.js';
 
-/** Formats we accept; anything else (SVG, PDF, ...) is refused before decoding. */
-const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif']);
+/** Formats we accept; anything else (SVG, PDF, ...) is refused before decoding. AVIF is the HEIF
+ * container with AV1 inside, which sharp reports as format 'heif', compression 'av1' (HEIC, with
+ * HEVC inside, cannot be decoded by sharp's libvips and is refused). */
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff']);
+const ACCEPTED_LIST = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
+
+function accepted(metadata: Metadata): boolean {
+  return metadata.format !== undefined && (ACCEPTED_FORMATS.has(metadata.format) || (metadata.format === 'heif' && metadata.compression === 'av1'));
+}
 
 export interface Geometry {
   /** Size of the decoded (auto-oriented) original image. */
@@ -35,15 +42,16 @@ export interface ImageLimits {
   maxInputPixels: number;
 }
 
+/** The decoder's own words stay in the log (`detail`), never in the answer. */
 function mapSharpError(error: Error): ServiceError {
   const message = error.message;
   if (/unsupported image format/i.test(message)) {
-    return new ServiceError('unsupported_media_type', 'the body is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF)');
+    return new ServiceError('unsupported_media_type', `the body is not an image in a supported format (${ACCEPTED_LIST})`, undefined, message);
   }
   if (/pixel limit/i.test(message)) {
-    return new ServiceError('image_too_large', 'the image has more pixels than MAX_INPUT_PIXELS allows');
+    return new ServiceError('image_too_large', 'the image has more pixels than MAX_INPUT_PIXELS allows', undefined, message);
   }
-  return new ServiceError('invalid_image', `the image could not be decoded: ${message.split('\n')[0]}`);
+  return new ServiceError('invalid_image', 'the image could not be decoded: it is truncated or corrupt', undefined, message.split('\n')[0]);
 }
 
 /** Decode, orient, resize and normalise one image for a model. */
@@ -56,8 +64,9 @@ export async function preprocessImage(bytes: Uint8Array, pre: Preprocess, size: 
   } catch (error) {
     throw mapSharpError(error as Error);
   }
-  if (!metadata.format || !ACCEPTED_FORMATS.has(metadata.format)) {
-    throw new ServiceError('unsupported_media_type', `image format ${metadata.format ?? 'unknown'} is not accepted (JPEG, PNG, WebP, GIF, TIFF, AVIF)`);
+  if (!accepted(metadata)) {
+    const format = metadata.format === 'heif' ? `HEIF (${metadata.compression ?? 'unknown'})` : (metadata.format ?? 'unknown');
+    throw new ServiceError('unsupported_media_type', `image format ${format} is not accepted (${ACCEPTED_LIST})`);
   }
   const originalWidth = metadata.autoOrient?.width ?? metadata.width ?? 0;
   const originalHeight = metadata.autoOrient?.height ?? metadata.height ?? 0;
