@@ -55,7 +55,8 @@ export const THIS_SERVER = join(import.meta.dirname, '..', 'dist', 'server.js');
 
 export async function startServer(env: Record<string, string> = {}, entry = THIS_SERVER): Promise<RunningServer> {
   const child = spawn(process.execPath, [entry], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', MAX_QUEUE_DEPTH: '100000', ...env },
+    // no admission limit, queue bound or job timeout: the benchmarks compare policies, not shedding
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', MAX_QUEUE_DEPTH: '100000', MAX_PENDING_REQUESTS: '100000', JOB_TIMEOUT_MS: '600000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
