@@ -57,14 +57,15 @@ async function loop(init: LoopInit): Promise<void> {
   const sessions = await ModelSessions.create(init.models, { providers: ['cpu'], cudaDeviceId: 0, intraOpThreads: 1 });
   const options = defaultOptions(init.pipeline);
   const context = { run: sessions.run, limits: { maxInputPixels: 4096 * 4096 }, bindWidth: () => init.width };
-  for (let i = 0; i < 20; i += 1) await executePipeline(init.pipeline, init.image, options, context);
+  const input = { kind: 'images' as const, images: [init.image] };
+  for (let i = 0; i < 20; i += 1) await executePipeline(init.pipeline, input, options, context);
   parentPort!.postMessage('warm');
   await new Promise((resolve) => parentPort!.once('message', resolve));
   const times: number[] = [];
   const end = performance.now() + init.ms;
   while (performance.now() < end) {
     const begin = performance.now();
-    await executePipeline(init.pipeline, init.image, options, context);
+    await executePipeline(init.pipeline, input, options, context);
     times.push(performance.now() - begin);
   }
   times.sort((a, b) => a - b);

@@ -1,9 +1,12 @@
 /**
  * The service, read top to bottom: configuration -> connection limits -> request context -> errors
- * -> metrics -> inference engine (models, pipelines, worker pool, latency model, width policy) -> routes.
+ * -> security -> metrics -> inference engine (models, pipelines, worker pool, latency model, width
+ * policy) -> the API's description -> routes (health, models, metrics, image inference, v2).
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import './types.js';
 import type { Config } from './config.js';
 import type { SlimmableModel } from './bundle/load-bundles.js';
@@ -18,6 +21,8 @@ import healthRoutes from './routes/health.js';
 import modelRoutes from './routes/models.js';
 import metricsRoutes from './routes/metrics.js';
 import inferenceRoutes from './routes/inference.js';
+import openapi from './plugins/openapi.js';
+import v2Routes from './routes/v2.js';
 
 export interface AppOptions {
   config: Config;
@@ -45,12 +50,21 @@ export async function buildMetricsApp(app: FastifyInstance): Promise<FastifyInst
   return listener;
 }
 
+/** A client's X-Request-Id when it is a sane token (bounded, no spaces or control characters), else a new one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export function requestId(request: IncomingMessage): string {
+  const offered = request.headers['x-request-id'];
+  return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID();
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, stream: logDestination() },
     // One line per request comes from plugins/request-context instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: requestId,
+    requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -80,10 +94,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.workerScript && { workerScript: options.workerScript }),
   });
 
+  await app.register(openapi);
   await app.register(healthRoutes);
   await app.register(modelRoutes);
   // with METRICS_PORT, /metrics is served by its own listener (buildMetricsApp)
   if (config.metricsPort === undefined) await app.register(metricsRoutes);
   await app.register(inferenceRoutes);
+  await app.register(v2Routes);
   return app;
 }

@@ -7,6 +7,8 @@ import { loadConfig } from './config.js';
 import { buildApp, buildMetricsApp } from './app.js';
 
 async function main(): Promise<void> {
+  // ONNX Runtime writes telemetry files under $HOME unless told not to; a server should not.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const config = loadConfig();
   const models = await loadBundles(config.modelsDir);
   const app = await buildApp({ config, models });

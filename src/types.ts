@@ -12,10 +12,16 @@ export interface RequestSummary {
   budgetOutcome?: string;
   timings?: Record<string, number>;
   /** The inference answer: its width, when it was back on the main thread, and the time after decoding. */
-  served?: { width: number; finishedAt: number; restMs: number };
+  served?: { width: number; finishedAt: number; restMs: number; images: number };
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Open without an API key (health checks). */
+    public?: boolean;
+    /** Errors in the Open Inference Protocol's shape, `{ "error": "<code>: <message>" }`. */
+    protocol?: 'v2';
+  }
   interface FastifyInstance {
     config: Config;
     inference: InferenceService;

@@ -293,3 +293,26 @@ t.test('every metric the dashboard and the adapter rules query exists in /metric
     }
   }
 });
+
+t.test('KServe: a ServingRuntime speaking v2 with probes on the v2 health paths, and an InferenceService on it', async (t) => {
+  const runtime = parse(read('deploy/kserve/serving-runtime.yaml')) as Doc;
+  t.equal(runtime.apiVersion, 'serving.kserve.io/v1alpha1');
+  t.equal(runtime.kind, 'ServingRuntime');
+  const spec = runtime.spec as { protocolVersions: string[]; supportedModelFormats: { name: string; autoSelect?: boolean }[]; containers: Record<string, unknown>[] };
+  t.same(spec.protocolVersions, ['v2']);
+  const [container] = spec.containers as [{ image: string; imagePullPolicy: string; readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } }; securityContext: Record<string, unknown>; ports: { containerPort: number }[] }];
+  t.equal(container.image, `slimmable-serve:${pkg.version}`, 'the same versioned image as the Deployment');
+  t.equal(container.imagePullPolicy, 'IfNotPresent');
+  t.equal(container.readinessProbe.httpGet.path, '/v2/health/ready');
+  t.equal(container.livenessProbe.httpGet.path, '/v2/health/live');
+  t.equal(container.ports[0]!.containerPort, 8080);
+  t.match(container.securityContext, { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+  const service = parse(read('deploy/kserve/inference-service.yaml')) as Doc;
+  t.equal(service.apiVersion, 'serving.kserve.io/v1beta1');
+  t.equal(service.kind, 'InferenceService');
+  const model = (service.spec as { predictor: { model: { modelFormat: { name: string }; runtime: string; protocolVersion: string } } }).predictor.model;
+  t.equal(model.runtime, runtime.metadata!.name);
+  t.equal(model.protocolVersion, 'v2');
+  t.ok(spec.supportedModelFormats.some((f) => f.name === model.modelFormat.name), 'the runtime supports the model format');
+  t.equal(service.metadata!.namespace, runtime.metadata!.namespace);
+});

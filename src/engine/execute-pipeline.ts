@@ -10,7 +10,9 @@ import { cropBoxes } from '../vision/crop.js';
 import { decodeCenterNet, decodeWithClassScores, toOriginal, type Box, type Detection } from '../vision/detection.js';
 import { mergeMirrored, mirrorRows } from '../vision/flip.js';
 import { applyNames, namerProbabilities, namingCandidates, type NamedDetection } from '../vision/naming.js';
-import { normalizePixels, preprocessImage, type ImageLimits, type ModelInput } from '../vision/preprocess.js';
+import { stackImages, tensorBatch, type ImageBatch } from '../vision/batch.js';
+import { normalizePixels, preprocessImage, type ImageLimits } from '../vision/preprocess.js';
+import type { PipelineInput } from './protocol.js';
 
 /** Runs one model at one width; the worker's ONNX Runtime sessions. */
 export type RunModel = (model: string, width: number, data: Float32Array, dims: number[]) => Promise<{ data: Float32Array; dims: number[] }>;
@@ -41,7 +43,8 @@ export interface StageTimings {
 
 export interface Execution {
   width: number;
-  answer: PipelineAnswer;
+  /** One per image, in the input's order. */
+  answers: PipelineAnswer[];
   timings: StageTimings;
 }
 
@@ -75,66 +78,85 @@ class Clock {
   }
 }
 
-export async function executePipeline(pipeline: Pipeline, bytes: Uint8Array, options: PipelineOptions, context: ExecutionContext): Promise<Execution> {
+export async function executePipeline(pipeline: Pipeline, input: PipelineInput, options: PipelineOptions, context: ExecutionContext): Promise<Execution> {
   const decodeStart = performance.now();
-  const input = await preprocessImage(bytes, pipeline.image.preprocess, pipeline.image, context.limits);
+  const batch =
+    input.kind === 'tensor'
+      ? tensorBatch(input.data, input.dims, pipeline.image.preprocess)
+      : stackImages(await Promise.all(input.images.map((bytes) => preprocessImage(bytes, pipeline.image.preprocess, pipeline.image, context.limits))));
   const decodeMs = performance.now() - decodeStart;
   const width = context.bindWidth();
   const clock = new Clock(context.run);
-  const answer =
+  const answers =
     pipeline.task === 'classification'
-      ? await classify(pipeline, input, width, options as ClassificationOptions, clock)
-      : await detect(pipeline, input, width, options as DetectionOptions, clock);
-  return { width, answer, timings: { decodeMs, models: clock.models, postprocessMs: clock.postprocessMs() } };
+      ? await classify(pipeline, batch, width, options as ClassificationOptions, clock)
+      : await detect(pipeline, batch, width, options as DetectionOptions, clock);
+  return { width, answers, timings: { decodeMs, models: clock.models, postprocessMs: clock.postprocessMs() } };
 }
 
-async function classify(pipeline: ClassificationPipeline, input: ModelInput, width: number, options: ClassificationOptions, clock: Clock): Promise<ClassificationAnswer> {
-  const logits = await clock.model(pipeline.classifier.model, width, input.data, input.dims);
-  return { predictions: topK(logits.data, pipeline.labels, options.topk) };
+async function classify(pipeline: ClassificationPipeline, batch: ImageBatch, width: number, options: ClassificationOptions, clock: Clock): Promise<ClassificationAnswer[]> {
+  const logits = await clock.model(pipeline.classifier.model, width, batch.data, batch.dims);
+  const classes = pipeline.labels.length;
+  return batch.pixels.map((_, i) => ({ predictions: topK(logits.data.subarray(i * classes, (i + 1) * classes), pipeline.labels, options.topk) }));
 }
 
-async function detect(pipeline: DetectionPipeline, input: ModelInput, width: number, options: DetectionOptions, clock: Clock): Promise<DetectionAnswer> {
+/** The detector on the whole batch (with its mirror at a flipped width), then each image's boxes,
+ * every image's crops through the namer as one batch, and each image's answers. */
+async function detect(pipeline: DetectionPipeline, batch: ImageBatch, width: number, options: DetectionOptions, clock: Clock): Promise<DetectionAnswer[]> {
   const { decoder, namer } = pipeline;
   const flip = pipeline.flipWidths.includes(width);
-  const [, c = 1, h = 1, w = 1] = input.dims;
-  // at a flipped width the image and its mirror run as one batch of 2
-  const batch = flip ? concat(input.data, mirrorRows(input.data, c, h, w)) : input.data;
-  const output = await clock.model(pipeline.detector.model, width, batch, [flip ? 2 : 1, c, h, w]);
+  const [n, c, h, w] = batch.dims;
+  // at a flipped width the images and their mirrors run as one batch
+  const input = flip ? concat(batch.data, mirrorRows(batch.data, n * c, h, w)) : batch.data;
+  const output = await clock.model(pipeline.detector.model, width, input, [flip ? 2 * n : n, c, h, w]);
   const [, channels = 0, gridH = 0, gridW = 0] = output.dims;
   const plane = channels * gridH * gridW;
-  const data = flip ? mergeMirrored(output.data.subarray(0, plane), output.data.subarray(plane, 2 * plane), channels, gridH, gridW, decoder.num_classes + 2) : output.data;
   const dims = [1, channels, gridH, gridW];
-  let found: AnsweredDetection[];
+  const outputs = batch.pixels.map((_, i) => {
+    const own = output.data.subarray(i * plane, (i + 1) * plane);
+    return flip ? mergeMirrored(own, output.data.subarray((n + i) * plane, (n + i + 1) * plane), channels, gridH, gridW, decoder.num_classes + 2) : own;
+  });
+  let found: AnsweredDetection[][];
   if (!namer) {
-    found = decodeCenterNet(data, dims, decoder, pipeline.labels, options);
+    found = outputs.map((data) => decodeCenterNet(data, dims, decoder, pipeline.labels, options));
   } else {
     // the boxes the mAP was measured on, then only those that can still answer above the threshold
-    const decoded = decodeWithClassScores(data, dims, decoder, pipeline.labels, { scoreThreshold: namer.candidateThreshold, maxDetections: decoder.max_detections });
-    const candidates = namingCandidates(decoded, options.scoreThreshold);
-    found = [];
-    if (candidates.length > 0) {
+    const candidates = outputs.map((data) =>
+      namingCandidates(decodeWithClassScores(data, dims, decoder, pipeline.labels, { scoreThreshold: namer.candidateThreshold, maxDetections: decoder.max_detections }), options.scoreThreshold),
+    );
+    const total = candidates.reduce((a, k) => a + k.length, 0);
+    found = candidates.map(() => []);
+    if (total > 0) {
       const size = namer.crop.size;
-      const plain = cropBoxes(input.pixels, w, h, candidates.map((k) => k.box), namer.crop);
-      const crops = flip ? concat(plain, mirrorRows(plain, candidates.length, size, size)) : plain;
-      const count = flip ? 2 * candidates.length : candidates.length;
+      const plain = concatAll(candidates.map((k, i) => cropBoxes(batch.pixels[i]!, w, h, k.map((x) => x.box), namer.crop)));
+      const crops = flip ? concat(plain, mirrorRows(plain, total, size, size)) : plain;
+      const count = flip ? 2 * total : total;
       // the crops stacked as one tall one-channel image normalise like K separate ones
       const tensor = normalizePixels(crops, 'chw', 1, count * size, size, namer.preprocess);
       const logits = await clock.model(namer.model, width, tensor, [count, 1, size, size]);
-      const probabilities = namerProbabilities(logits.data, candidates.length, pipeline.labels.length, flip);
-      found = applyNames(candidates, probabilities, pipeline.labels, {
-        detectorPower: namer.detectorPower,
-        scoreThreshold: options.scoreThreshold,
-        maxDetections: options.maxDetections,
-        iouThreshold: decoder.iou_threshold,
+      const probabilities = namerProbabilities(logits.data, total, pipeline.labels.length, flip);
+      const classes = pipeline.labels.length;
+      let offset = 0;
+      found = candidates.map((k) => {
+        const mine = probabilities.subarray(offset * classes, (offset + k.length) * classes);
+        offset += k.length;
+        return applyNames(k, mine, pipeline.labels, {
+          detectorPower: namer.detectorPower,
+          scoreThreshold: options.scoreThreshold,
+          maxDetections: options.maxDetections,
+          iouThreshold: decoder.iou_threshold,
+        });
       });
     }
   }
-  const geometry = input.geometry;
-  return {
-    namer: namer?.model ?? null,
-    image: { width: geometry.originalWidth, height: geometry.originalHeight },
-    detections: found.map((d) => answered(d, toOriginal(d.box, geometry))),
-  };
+  return found.map((detections, i) => {
+    const geometry = batch.geometries[i]!;
+    return {
+      namer: namer?.model ?? null,
+      image: { width: geometry.originalWidth, height: geometry.originalHeight },
+      detections: detections.map((d) => answered(d, toOriginal(d.box, geometry))),
+    };
+  });
 }
 
 function answered(d: Detection & Partial<NamedDetection>, box: Box): AnsweredDetection {
@@ -148,10 +170,18 @@ function answered(d: Detection & Partial<NamedDetection>, box: Box): AnsweredDet
 }
 
 function concat<T extends Float32Array | Uint8Array>(a: T, b: T): T {
-  const both = new (a.constructor as { new (length: number): T })(a.length + b.length);
-  both.set(a);
-  both.set(b, a.length);
-  return both;
+  return concatAll([a, b]);
+}
+
+function concatAll<T extends Float32Array | Uint8Array>(parts: readonly T[]): T {
+  if (parts.length === 1) return parts[0]!;
+  const all = new (parts[0]!.constructor as { new (length: number): T })(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
 }
 
 function round4(value: number): number {

@@ -13,7 +13,7 @@ import { finishLimit, widestWithin } from '../policy/width-policy.js';
 import { WorkDebt } from '../policy/work-debt.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
-import type { JobPayload, OutputTensor } from './protocol.js';
+import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
 import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
@@ -35,7 +35,7 @@ export interface Prediction {
 
 export interface ServeRequest extends Deadline {
   model: SlimmableModel;
-  bytes: Uint8Array;
+  input: PipelineInput;
   options: PipelineOptions;
 }
 
@@ -45,7 +45,10 @@ export interface Served {
   /** ms from the width binding to the answer back on the main thread (the reply adds to it, `observeReply`). */
   restMs: number;
   width: number;
-  answer: PipelineAnswer;
+  /** One per input image. */
+  answers: PipelineAnswer[];
+  /** How many images the job ran (the latency model learns from single images only). */
+  images: number;
   prediction: Prediction;
   /** ms: waiting for a worker, then each stage in the worker */
   timings: { queueMs: number } & StageTimings;
@@ -153,34 +156,44 @@ export class InferenceService {
     return this.latency.estimate(model, 'decode')[stat] + this.latency.estimate(model, width)[stat];
   }
 
-  /** Run a model's whole pipeline on an encoded image, at the width its deadline allows. */
+  /** Run a model's whole pipeline on encoded images or a preprocessed tensor, at the width its deadline allows. */
   async serve(request: ServeRequest): Promise<Served> {
     const { model } = request;
+    const input: PipelineInput = request.input.kind === 'images' ? { kind: 'images', images: request.input.images.map(ownBuffer) } : request.input;
+    const images = input.kind === 'images' ? input.images.length : (input.dims[0] ?? 1);
     const enqueuedAt = performance.now();
-    const result = await this.schedule(model, { kind: 'pipeline', model: model.name, bytes: ownBuffer(request.bytes), options: request.options }, request, true);
+    const result = await this.schedule(model, { kind: 'pipeline', model: model.name, input, options: request.options }, request, input.kind === 'images', images);
     if (result.outcome.kind !== 'pipeline') throw new Error('a pipeline job answered with a model run');
-    const { width, answer, timings } = result.outcome;
+    const { width, answers, timings } = result.outcome;
     const restMs = result.finishedAt - result.dispatchedAt - timings.decodeMs;
-    const served: Served = { finishedAt: result.finishedAt, restMs, width, answer, prediction: this.prediction(model, width, request, result), timings: { queueMs: result.dispatchedAt - enqueuedAt, ...timings } };
-    // the latency model learns the decoding now, the rest with the reply (observeReply)
-    this.latency.observe(model.name, 'decode', timings.decodeMs);
+    const served: Served = {
+      finishedAt: result.finishedAt,
+      restMs,
+      width,
+      answers,
+      images,
+      prediction: this.prediction(model, width, request, result, images),
+      timings: { queueMs: result.dispatchedAt - enqueuedAt, ...timings },
+    };
+    // the latency model learns a single image's decoding now, the rest with the reply (observeReply)
+    if (images === 1 && input.kind === 'images') this.latency.observe(model.name, 'decode', timings.decodeMs);
     this.observer.onServed(model.name, width, served.timings);
     return served;
   }
 
   /** A served request's reply is sent, `replyMs` after its answer was back: the latency model learns
    * the whole time after decoding as one measurement (one tail, not the sum of two). */
-  observeReply(model: string, served: Pick<Served, 'width' | 'restMs'>, replyMs: number): void {
-    this.latency.observe(model, served.width, served.restMs + replyMs);
+  observeReply(model: string, served: Pick<Served, 'width' | 'restMs' | 'images'>, replyMs: number): void {
+    if (served.images === 1) this.latency.observe(model, served.width, served.restMs + replyMs);
   }
 
   /** Run one model on an already preprocessed tensor (golden checks; no decoding, no post-processing). */
   async infer(model: SlimmableModel, data: Float32Array, dims: number[], deadline: Deadline): Promise<InferResult> {
     const enqueuedAt = performance.now();
-    const result = await this.schedule(model, { kind: 'model', model: model.name, data, dims }, deadline, false);
+    const result = await this.schedule(model, { kind: 'model', model: model.name, data, dims }, deadline, false, 1);
     if (result.outcome.kind !== 'model') throw new Error('a model job answered with a pipeline');
     const { width, outputs } = result.outcome;
-    return { width, choice: { width, ...this.prediction(model, width, deadline, result) }, outputs, queueMs: result.dispatchedAt - enqueuedAt, inferenceMs: result.finishedAt - result.dispatchedAt };
+    return { width, choice: { width, ...this.prediction(model, width, deadline, result, 1) }, outputs, queueMs: result.dispatchedAt - enqueuedAt, inferenceMs: result.finishedAt - result.dispatchedAt };
   }
 
   /** Predicted ms from the width binding (after decoding) to the reply sent. */
@@ -189,15 +202,15 @@ export class InferenceService {
   }
 
   /** The completion predicted when the width was bound: the time until then was measured. */
-  private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult): Prediction {
-    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.restMs(model.name, width);
+  private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult, images: number): Prediction {
+    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + images * this.restMs(model.name, width);
     return { predictedMs, feasible: predictedMs <= deadline.budgetMs };
   }
 
-  private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean): Promise<JobResult> {
+  private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Promise<JobResult> {
     if (!this.pool) throw new ServiceError('not_ready', 'the inference workers are still starting', 1);
     try {
-      const result = await this.pool.run(this.job(model, payload, deadline, decodes));
+      const result = await this.pool.run(this.job(model, payload, deadline, decodes, images));
       // what the job really took, instead of what it was expected to
       this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
       return result;
@@ -213,12 +226,13 @@ export class InferenceService {
     }
   }
 
-  /** A queued job: its deadline, its cost to others, and the width rule its worker binds with. */
-  private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean): Job {
+  /** A queued job: its deadline, its cost to others, and the width rule its worker binds with. A job of
+   * several images is predicted as that many single ones (an upper bound: a batch costs less). */
+  private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Job {
     const widths = model.pipeline.widths;
     // after decoding: the rest of the job, then the reply to the client
-    const rest = (width: number): number => this.restMs(model.name, width);
-    const decode = (): number => (decodes ? this.latency.estimate(model.name, 'decode').tail : 0);
+    const rest = (width: number): number => images * this.restMs(model.name, width);
+    const decode = (): number => (decodes ? images * this.latency.estimate(model.name, 'decode').tail : 0);
     const floor = deadline.forcedWidth ?? widths[0]!;
     const floorMs = (): number => decode() + rest(floor);
     return {
@@ -254,7 +268,7 @@ export class InferenceService {
       for (const width of model.pipeline.widths) {
         const rest: number[] = [];
         for (let i = 0; i < this.config.warmupRuns; i += 1) {
-          const result = await pool.run(fixedWidthJob({ kind: 'pipeline', model: model.name, bytes: new Uint8Array(image), options }, width));
+          const result = await pool.run(fixedWidthJob({ kind: 'pipeline', model: model.name, input: { kind: 'images', images: [new Uint8Array(image)] }, options }, width));
           if (result.outcome.kind !== 'pipeline') continue;
           this.latency.observe(model.name, 'decode', result.outcome.timings.decodeMs);
           rest.push(result.finishedAt - result.dispatchedAt - result.outcome.timings.decodeMs);

@@ -37,7 +37,7 @@ async function runJob(sessions: ModelSessions, job: JobMessage, bind: () => numb
   if (payload.kind === 'pipeline') {
     const pipeline = pipelines.get(payload.model);
     if (!pipeline) throw new Error(`no pipeline for ${payload.model}`);
-    const execution = await executePipeline(pipeline, payload.bytes, payload.options, { run: sessions.run, limits: { maxInputPixels: init.maxInputPixels }, bindWidth: bind });
+    const execution = await executePipeline(pipeline, payload.input, payload.options, { run: sessions.run, limits: { maxInputPixels: init.maxInputPixels }, bindWidth: bind });
     return { kind: 'pipeline', ...execution };
   }
   const width = bind();

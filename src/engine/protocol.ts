@@ -26,9 +26,13 @@ export interface WorkerInit {
  */
 export type WidthRule = { kind: 'fixed'; width: number } | { kind: 'finish-within'; ms: number; widths: number[]; restMs: number[] };
 
-/** What a job runs: a hosted model's whole pipeline on an encoded image, or one model on a tensor. */
+/** A pipeline's input: encoded images (decoded and preprocessed by the pipeline), or a tensor a
+ * client preprocessed itself (N x C x H x W, the model's input). */
+export type PipelineInput = { kind: 'images'; images: Uint8Array[] } | { kind: 'tensor'; data: Float32Array; dims: number[] };
+
+/** What a job runs: a hosted model's whole pipeline, or one model on a tensor (golden checks). */
 export type JobPayload =
-  | { kind: 'pipeline'; model: string; bytes: Uint8Array; options: PipelineOptions }
+  | { kind: 'pipeline'; model: string; input: PipelineInput; options: PipelineOptions }
   | { kind: 'model'; model: string; data: Float32Array; dims: number[] };
 
 export interface JobMessage {

@@ -5,6 +5,9 @@
  * raw pipeline without the service around it.
  */
 import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { RunModel } from './execute-pipeline.js';
 import type { OutputTensor, WorkerModel } from './protocol.js';
 
@@ -28,6 +31,12 @@ export class ModelSessions {
   static async create(models: readonly WorkerModel[], options: SessionOptions): Promise<ModelSessions> {
     const warnings: string[] = [];
     let providers = options.providers;
+    // Asking ONNX Runtime for a provider whose library is not installed makes it print a native
+    // error (not JSON) before failing; look for the library first.
+    if (providers.includes('cuda') && !cudaProviderInstalled() && providers.length > 1) {
+      warnings.push('execution provider cuda is not installed (ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install fetches it); using ' + providers.filter((p) => p !== 'cuda').join(', '));
+      providers = providers.filter((p) => p !== 'cuda');
+    }
     for (;;) {
       const sessions = new Map<string, ort.InferenceSession>();
       try {
@@ -75,6 +84,13 @@ export class ModelSessions {
     if (!found) throw new Error(`no session for ${model} at width ${width}`);
     return found;
   }
+}
+
+/** Whether onnxruntime-node's CUDA provider library sits beside its binding (Linux). */
+export function cudaProviderInstalled(): boolean {
+  const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const folder = join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so'].every((file) => existsSync(join(folder, file)));
 }
 
 function key(model: string, width: number): string {

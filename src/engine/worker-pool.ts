@@ -117,6 +117,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private nextId = 0;
   private closed = false;
   private respawnFailures = 0;
+  /** Every worker reports the same start-up warnings: each is said once. */
+  private readonly warned = new Set<string>();
   provider = 'unknown';
 
   private constructor(private readonly options: PoolOptions) {
@@ -208,7 +210,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         } else if (message.type === 'ready') {
           slot.ready = true;
           this.provider = message.provider;
-          message.warnings.forEach((w) => this.emit('warning', w));
+          for (const warning of message.warnings) {
+            if (this.warned.has(warning)) continue;
+            this.warned.add(warning);
+            this.emit('warning', warning);
+          }
           this.slots.push(slot);
           resolve();
           this.dispatch();
@@ -303,7 +309,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const id = this.nextId++;
       slot.running = { pending, dispatchedAt: now, dispatch, id };
       const message: JobMessage = { type: 'job', id, payload: pending.job.payload, width: dispatch.rule };
-      slot.worker.postMessage(message, [transferable(pending.job.payload)]);
+      slot.worker.postMessage(message, transferables(pending.job.payload));
     }
   }
 
@@ -334,7 +340,9 @@ function stopWorker(worker: Worker): Promise<void> {
   });
 }
 
-/** The payload's big buffer, handed to the worker instead of copied. */
-function transferable(payload: JobPayload): ArrayBuffer {
-  return (payload.kind === 'pipeline' ? payload.bytes.buffer : payload.data.buffer) as ArrayBuffer;
+/** The payload's big buffers, handed to the worker instead of copied (each must own its ArrayBuffer). */
+function transferables(payload: JobPayload): ArrayBuffer[] {
+  if (payload.kind === 'model') return [payload.data.buffer as ArrayBuffer];
+  if (payload.input.kind === 'tensor') return [payload.input.data.buffer as ArrayBuffer];
+  return payload.input.images.map((image) => image.buffer as ArrayBuffer);
 }

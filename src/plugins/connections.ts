@@ -34,6 +34,9 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
 export default fp(async function connections(app: FastifyInstance) {
   const { config } = app;
   app.server.maxConnections = config.maxConnections;
+  // A client that half-closes after sending its request (end of its writes) still gets the answer;
+  // by default Node drops the request the moment the client's side ends.
+  (app.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   // Node answers an unknown Expect header with a bare 417; this one is JSON like every other error.
   app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
     const body = JSON.stringify({ error: 'expectation_failed', message: `Expect: ${request.headers.expect} is not supported (only 100-continue)` });

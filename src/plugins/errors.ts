@@ -70,15 +70,22 @@ export function toErrorResponse(error: FastifyError | ServiceError | Error, requ
   return { status: 500, body: { error: 'internal_error', message: 'internal server error' }, headers: {} };
 }
 
+/** The body in the shape the route speaks: ours, or the Open Inference Protocol's. */
+function shaped(body: ErrorBody, protocol: 'v2' | undefined): ErrorBody | { error: string } {
+  return protocol === 'v2' ? { error: `${body.error}: ${body.message}` } : body;
+}
+
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((error, request, reply) => {
     const { status, body, headers } = toErrorResponse(error as FastifyError, request);
     if (status >= 500 && body.error === 'internal_error') request.log.error({ err: error }, 'unhandled error');
     else if (body.error === 'inference_failed') request.log.error({ err: error }, 'inference failed');
     else if (error instanceof ServiceError && error.detail !== undefined) request.log.info({ error: body.error, detail: error.detail }, 'refused');
-    return reply.code(status).headers(headers).send(body);
+    return reply.code(status).headers(headers).send(shaped(body, request.routeOptions.config?.protocol));
   });
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+    const path = request.url.split('?')[0]!;
+    const body: ErrorBody = { error: 'not_found', message: `no route ${request.method} ${path}` };
+    return reply.code(404).send(shaped(body, path === '/v2' || path.startsWith('/v2/') ? 'v2' : undefined));
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Per-request context: the arrival time (the latency budget counts from here), the summary the
- * handler fills in, one pino log line per request, and `Connection: close` once shutdown begins
+ * handler fills in, the request id (the client's X-Request-Id or a new one) echoed in X-Request-Id
+ * and in every log line of the request, one pino log line per request, and `Connection: close` once shutdown begins
  * (so keep-alive clients do not hold the server open).
  */
 import fp from 'fastify-plugin';
@@ -14,7 +15,8 @@ export default fp(async function requestContext(app: FastifyInstance) {
     request.arrivedAt = performance.now();
     request.summary = {};
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('X-Request-Id', request.id);
     if (app.closing) reply.header('Connection', 'close');
     return payload;
   });

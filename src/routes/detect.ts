@@ -3,11 +3,11 @@
 import type { FastifyInstance } from 'fastify';
 import { defaultOptions } from '../bundle/pipeline.js';
 import { parsePositiveInt, parseScoreThreshold } from './request-values.js';
-import { inferenceSchema } from './schemas.js';
+import { DETECT_ANSWERS, inferenceSchema } from './schemas.js';
 import { serveImage } from './serve-image.js';
 
 export default async function detectRoute(app: FastifyInstance): Promise<void> {
-  app.post('/detect', { schema: inferenceSchema(['model', 'width', 'scoreThreshold', 'maxDetections']) }, (request, reply) =>
+  app.post('/detect', { schema: inferenceSchema(['model', 'width', 'scoreThreshold', 'maxDetections'], DETECT_ANSWERS, 'Boxes, named, in the image\'s pixels, at the width the latency budget allows') }, (request, reply) =>
     serveImage(app, request, reply, 'detection', (pipeline, query) => {
       const defaults = defaultOptions(pipeline);
       return {

@@ -1,9 +1,10 @@
 /** Every hosted model with its widths, their measured accuracy and cost, and current latency estimates. */
 import type { FastifyInstance } from 'fastify';
 import { stagesAt } from '../bundle/pipeline.js';
+import { MODELS_ANSWER } from './schemas.js';
 
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/models', async () => {
+  app.get('/models', { schema: { tags: ['Service'], summary: 'Every hosted model, its widths, their accuracy, cost, stages and latency estimates', response: { 200: MODELS_ANSWER } } }, async () => {
     const { inference } = app;
     return {
       executionProvider: inference.provider,

@@ -47,10 +47,151 @@ function objectSchema(parameters: Record<string, Parameter>, names: readonly str
   };
 }
 
-/** The query and header schemas of an inference route taking these query parameters. */
-export function inferenceSchema(query: readonly QueryName[]): { querystring: object; headers: object } {
+/** The schema of an inference route taking these query parameters and answering these. */
+export function inferenceSchema(query: readonly QueryName[], response: object, summary: string): object {
   return {
+    tags: ['Inference'],
+    summary,
+    consumes: ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'],
     querystring: objectSchema(QUERY_PARAMETERS, query, true),
     headers: objectSchema(HEADER_PARAMETERS, Object.keys(HEADER_PARAMETERS), false),
+    response,
   };
 }
+
+/** `{ "error": CODE, "message": ... }`, every error answer of the REST API. */
+export const ERROR_ANSWER = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string', description: 'a code of the error catalogue (src/errors.ts)' }, message: { type: 'string' } },
+} as const;
+
+const ERROR_ANSWERS = Object.fromEntries([400, 401, 404, 406, 408, 413, 415, 422, 500, 503].map((status) => [status, ERROR_ANSWER]));
+
+const COMMON_ANSWER = {
+  model: { type: 'string' },
+  task: { type: 'string', enum: ['classification', 'detection'] },
+  width: { type: 'number', description: 'the width that served the request' },
+  widthSelection: { type: 'string', enum: ['budget', 'forced'] },
+  expectedAccuracy: { type: 'number', description: "that width's measured accuracy (the metric below)" },
+  metric: { type: 'string' },
+  budget: {
+    type: 'object',
+    required: ['ms', 'source', 'predictedMs', 'met', 'outcome'],
+    properties: {
+      ms: { type: 'number' },
+      source: { type: 'string', enum: ['header', 'default'] },
+      predictedMs: { type: 'number', description: 'the completion predicted when the width was bound, ms from arrival' },
+      met: { type: 'boolean' },
+      outcome: { type: 'string', enum: ['met', 'missed', 'infeasible'] },
+    },
+  },
+  timings: {
+    type: 'object',
+    required: ['queueMs', 'preprocessMs', 'inferenceMs', 'totalMs'],
+    properties: { queueMs: { type: 'number' }, preprocessMs: { type: 'number' }, inferenceMs: { type: 'number' }, totalMs: { type: 'number' } },
+  },
+  executionProvider: { type: 'string' },
+} as const;
+
+const BOX = { type: 'object', required: ['x1', 'y1', 'x2', 'y2'], properties: { x1: { type: 'number' }, y1: { type: 'number' }, x2: { type: 'number' }, y2: { type: 'number' } } } as const;
+
+export const CLASSIFY_ANSWERS = {
+  200: {
+    type: 'object',
+    required: [...Object.keys(COMMON_ANSWER), 'predictions'],
+    properties: {
+      ...COMMON_ANSWER,
+      predictions: {
+        type: 'array',
+        items: { type: 'object', required: ['label', 'index', 'score'], properties: { label: { type: 'string' }, index: { type: 'integer' }, score: { type: 'number' } } },
+      },
+    },
+  },
+  ...ERROR_ANSWERS,
+} as const;
+
+export const DETECT_ANSWERS = {
+  200: {
+    type: 'object',
+    required: [...Object.keys(COMMON_ANSWER), 'namer', 'image', 'detections'],
+    properties: {
+      ...COMMON_ANSWER,
+      namer: { type: 'string', nullable: true, description: 'the model that named the boxes, or null' },
+      image: { type: 'object', required: ['width', 'height'], properties: { width: { type: 'integer' }, height: { type: 'integer' } } },
+      detections: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['label', 'index', 'score', 'box'],
+          properties: {
+            label: { type: 'string' },
+            index: { type: 'integer' },
+            score: { type: 'number' },
+            box: { ...BOX, description: "in the image's own pixels" },
+            detectorScore: { type: 'number' },
+            namerScore: { type: 'number' },
+          },
+        },
+      },
+    },
+  },
+  ...ERROR_ANSWERS,
+} as const;
+
+export const MODELS_ANSWER = {
+  type: 'object',
+  required: ['executionProvider', 'ready', 'workers', 'queueDepth', 'defaultLatencyBudgetMs', 'models'],
+  properties: {
+    executionProvider: { type: 'string' },
+    ready: { type: 'boolean' },
+    workers: { type: 'integer' },
+    queueDepth: { type: 'integer' },
+    defaultLatencyBudgetMs: { type: 'number' },
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'task', 'metric', 'input', 'labels', 'bundle', 'widths'],
+        properties: {
+          name: { type: 'string' },
+          task: { type: 'string' },
+          metric: { type: 'string' },
+          input: {
+            type: 'object',
+            required: ['name', 'shape'],
+            properties: { name: { type: 'string' }, shape: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer' }] } }, dtype: { type: 'string' }, layout: { type: 'string' } },
+          },
+          labels: { type: 'array', items: { type: 'string' } },
+          bundle: { type: 'object', properties: { bytes: { type: 'integer' }, sharedGraphBytes: { type: 'integer' }, ratio: { type: 'number' } } },
+          widths: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['width', 'accuracy', 'mmacs', 'params', 'stages', 'latencyMs', 'goldenMaxAbsError'],
+              properties: {
+                width: { type: 'number' },
+                accuracy: { type: 'number' },
+                mmacs: { type: 'number', description: 'millions of multiply-accumulates per image' },
+                mflops: { type: 'number', description: 'deprecated: the same number as mmacs, kept for one release' },
+                params: { type: 'integer' },
+                stages: { type: 'array', items: { type: 'string' }, description: "what a request runs at this width (the model's pipeline)" },
+                latencyMs: { type: 'object', properties: { mean: { type: 'number' }, tail: { type: 'number' }, samples: { type: 'integer' } } },
+                goldenMaxAbsError: { type: 'number', nullable: true },
+                testTimeFlip: { type: 'boolean', description: 'detectors: served with test-time flips' },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export const HEALTH_ANSWERS = {
+  live: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
+  ready: {
+    200: { type: 'object', required: ['status', 'executionProvider', 'workers'], properties: { status: { type: 'string', enum: ['ready'] }, executionProvider: { type: 'string' }, workers: { type: 'integer' } } },
+    503: ERROR_ANSWER,
+  },
+} as const;
