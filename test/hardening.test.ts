@@ -143,3 +143,14 @@ t.test('health and models stay open while inference admission is full', async (t
   const jpeg = await sharp(png).jpeg().toBuffer();
   t.equal((await post().set('Content-Type', 'image/jpeg').send(jpeg)).status, 200);
 });
+
+t.test('request ids: a sane X-Request-Id is kept, anything else replaced; echoed in the answer', async (t) => {
+  const kept = await request(app.server).get('/healthz').set('X-Request-Id', 'client-42.a_b:c');
+  t.equal(kept.headers['x-request-id'], 'client-42.a_b:c');
+  for (const bad of ['has space', 'x'.repeat(200), 'semi;colon']) {
+    const replaced = await request(app.server).get('/healthz').set('X-Request-Id', bad);
+    t.match(replaced.headers['x-request-id'], /^[0-9a-f-]{36}$/, `${JSON.stringify(bad.slice(0, 20))} replaced by a new id`);
+  }
+  const fresh = await post().set('Content-Type', 'image/png').send(png);
+  t.match(fresh.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'one is made when none is sent');
+});

@@ -27,7 +27,7 @@ t.test('SIGTERM answers the in-flight request, then exits well under 5 s', async
   await new Promise<void>((resolve) => http.get({ port, path: '/healthz', agent }, (res) => res.resume().on('end', resolve)));
 
   const image = fixtures()[0]!.bytes;
-  const req = http.request({ port, path: '/classify', method: 'POST', headers: { 'Content-Type': 'image/png', 'Content-Length': image.length } });
+  const req = http.request({ port, path: '/classify', method: 'POST', headers: { 'Content-Type': 'image/png', 'Content-Length': image.length, 'X-Request-Id': 'in-flight-1' } });
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
     req.on('response', (res) => {
       let body = '';
@@ -49,5 +49,9 @@ t.test('SIGTERM answers the in-flight request, then exits well under 5 s', async
   const took = performance.now() - stoppedAt;
   t.equal(code, 0);
   t.ok(took < 5000, `exited ${took.toFixed(0)} ms after SIGTERM`);
+  // the log lines are flushed at exit, the request's with its id
+  const line = log.split('\n').find((l) => l.includes('"url":"/classify"'));
+  t.match(line, /"requestId":"in-flight-1"/, 'the request\'s log line carries its id');
+  t.match(line, /"status":200/);
   agent.destroy();
 });
