@@ -23,6 +23,12 @@ export interface Config {
   maxQueueDepth: number;
   /** A job not answered this long after its deadline is given up. */
   jobTimeoutMs: number;
+  /** Most images one batch may hold (1: no batching). */
+  maxBatchSize: number;
+  /** How long a free worker may wait for a batch to fill (0: never; a batch forms from what queued). */
+  maxBatchDelayMs: number;
+  /** Refuse at once (503) a request whose deadline cannot be met even at the narrowest width. */
+  shedLateRequests: boolean;
   bodyLimitBytes: number;
   /** Time limits of a connection and a request (0 disables one), ms. */
   requestTimeoutMs: number;
@@ -117,6 +123,9 @@ export function loadConfig(env: Env = process.env): Config {
     latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.99, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
     jobTimeoutMs: number(env, 'JOB_TIMEOUT_MS', 5000, positiveInt, 'a positive number of milliseconds'),
+    maxBatchSize: number(env, 'MAX_BATCH_SIZE', 8, (v) => Number.isInteger(v) && v >= 1 && v <= 32, 'an integer from 1 to 32'),
+    maxBatchDelayMs: number(env, 'MAX_BATCH_DELAY_MS', 0, (v) => v >= 0 && v <= 1000, 'from 0 to 1000 milliseconds'),
+    shedLateRequests: flag(env, 'SHED_LATE_REQUESTS', false),
     bodyLimitBytes: number(env, 'BODY_LIMIT_BYTES', 10 * 1024 * 1024, positiveInt, 'a positive number of bytes'),
     requestTimeoutMs,
     headersTimeoutMs,

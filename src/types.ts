@@ -12,7 +12,7 @@ export interface RequestSummary {
   budgetOutcome?: string;
   timings?: Record<string, number>;
   /** The inference answer: its width, when it was back on the main thread, and the time after decoding. */
-  served?: { width: number; finishedAt: number; restMs: number; images: number };
+  served?: { width: number; finishedAt: number; restMs: number; teaches: boolean; batchImages: number };
 }
 
 declare module 'fastify' {

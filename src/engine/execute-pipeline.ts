@@ -11,7 +11,7 @@ import { decodeCenterNet, decodeWithClassScores, toOriginal, type Box, type Dete
 import { mergeMirrored, mirrorRows } from '../vision/flip.js';
 import { applyNames, namerProbabilities, namingCandidates, type NamedDetection } from '../vision/naming.js';
 import { stackImages, tensorBatch, type ImageBatch } from '../vision/batch.js';
-import { normalizePixels, preprocessImage, type ImageLimits } from '../vision/preprocess.js';
+import { normalizePixels, preprocessImage, type ImageLimits, type ModelInput } from '../vision/preprocess.js';
 import type { PipelineInput } from './protocol.js';
 
 /** Runs one model at one width; the worker's ONNX Runtime sessions. */
@@ -83,7 +83,7 @@ export async function executePipeline(pipeline: Pipeline, input: PipelineInput, 
   const batch =
     input.kind === 'tensor'
       ? tensorBatch(input.data, input.dims, pipeline.image.preprocess)
-      : stackImages(await Promise.all(input.images.map((bytes) => preprocessImage(bytes, pipeline.image.preprocess, pipeline.image, context.limits))));
+      : stackImages(await decodeAll(input.images, pipeline, context.limits));
   const decodeMs = performance.now() - decodeStart;
   const width = context.bindWidth();
   const clock = new Clock(context.run);
@@ -92,6 +92,13 @@ export async function executePipeline(pipeline: Pipeline, input: PipelineInput, 
       ? await classify(pipeline, batch, width, options as ClassificationOptions, clock)
       : await detect(pipeline, batch, width, options as DetectionOptions, clock);
   return { width, answers, timings: { decodeMs, models: clock.models, postprocessMs: clock.postprocessMs() } };
+}
+
+/** One image after another: a worker keeps to one decoding thread (its share of the cores). */
+async function decodeAll(images: readonly Uint8Array[], pipeline: Pipeline, limits: ImageLimits): Promise<ModelInput[]> {
+  const decoded: ModelInput[] = [];
+  for (const bytes of images) decoded.push(await preprocessImage(bytes, pipeline.image.preprocess, pipeline.image, limits));
+  return decoded;
 }
 
 async function classify(pipeline: ClassificationPipeline, batch: ImageBatch, width: number, options: ClassificationOptions, clock: Clock): Promise<ClassificationAnswer[]> {

@@ -11,6 +11,7 @@ import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
 import { finishLimit, widestWithin } from '../policy/width-policy.js';
 import { WorkDebt } from '../policy/work-debt.js';
+import { planBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
@@ -47,8 +48,13 @@ export interface Served {
   width: number;
   /** One per input image. */
   answers: PipelineAnswer[];
-  /** How many images the job ran (the latency model learns from single images only). */
+  /** This request's images. */
   images: number;
+  /** Requests and images in the batch it ran in (1 and its own images when alone). */
+  batchJobs: number;
+  batchImages: number;
+  /** The one request of its batch that teaches the latency model the batch's time. */
+  teaches: boolean;
   prediction: Prediction;
   /** ms: waiting for a worker, then each stage in the worker */
   timings: { queueMs: number } & StageTimings;
@@ -70,8 +76,10 @@ export interface GoldenCheck {
 
 export interface InferenceObserver {
   onLoad(queued: number, busy: number): void;
-  /** A served request's stages, for the metrics. */
-  onServed(model: string, width: number, timings: Served['timings']): void;
+  /** A served request's stages, and the size of the batch it ran in (told once per batch), for the metrics. */
+  onServed(model: string, width: number, timings: Served['timings'], batchJobs?: number): void;
+  /** A request refused because its deadline could not be met even at the narrowest width. */
+  onShed(model: string): void;
   onWarning(message: string): void;
 }
 
@@ -120,6 +128,8 @@ export class InferenceService {
         ...(this.options.workerScript && { workerScript: this.options.workerScript }),
         size: this.config.inferenceWorkers,
         maxQueueDepth: this.config.maxQueueDepth,
+        maxBatchImages: this.config.maxBatchSize,
+        batchDelayMs: this.config.maxBatchDelayMs,
         init: {
           models: [...this.models.values()].map((m) => ({ name: m.name, widths: m.widths.map((w) => ({ width: w.width, graph: w.graph })) })),
           pipelines: [...this.models.values()].map((m) => m.pipeline),
@@ -162,29 +172,34 @@ export class InferenceService {
     const input: PipelineInput = request.input.kind === 'images' ? { kind: 'images', images: request.input.images.map(ownBuffer) } : request.input;
     const images = input.kind === 'images' ? input.images.length : (input.dims[0] ?? 1);
     const enqueuedAt = performance.now();
-    const result = await this.schedule(model, { kind: 'pipeline', model: model.name, input, options: request.options }, request, input.kind === 'images', images);
+    const payload: JobPayload = { kind: 'pipeline', model: model.name, input, options: request.options };
+    const result = await this.schedule(model, payload, request, input.kind === 'images', images);
     if (result.outcome.kind !== 'pipeline') throw new Error('a pipeline job answered with a model run');
     const { width, answers, timings } = result.outcome;
     const restMs = result.finishedAt - result.dispatchedAt - timings.decodeMs;
+    const teaches = result.teaches && input.kind === 'images';
     const served: Served = {
       finishedAt: result.finishedAt,
       restMs,
       width,
       answers,
       images,
-      prediction: this.prediction(model, width, request, result, images),
+      batchJobs: result.batchJobs,
+      batchImages: result.batchImages,
+      teaches,
+      prediction: this.prediction(model, width, request, result),
       timings: { queueMs: result.dispatchedAt - enqueuedAt, ...timings },
     };
-    // the latency model learns a single image's decoding now, the rest with the reply (observeReply)
-    if (images === 1 && input.kind === 'images') this.latency.observe(model.name, 'decode', timings.decodeMs);
-    this.observer.onServed(model.name, width, served.timings);
+    // the latency model learns the batch's decoding now, the rest with the reply (observeReply)
+    if (teaches) this.latency.observe(model.name, 'decode', timings.decodeMs, result.batchImages);
+    this.observer.onServed(model.name, width, served.timings, result.teaches ? result.batchJobs : undefined);
     return served;
   }
 
   /** A served request's reply is sent, `replyMs` after its answer was back: the latency model learns
-   * the whole time after decoding as one measurement (one tail, not the sum of two). */
-  observeReply(model: string, served: Pick<Served, 'width' | 'restMs' | 'images'>, replyMs: number): void {
-    if (served.images === 1) this.latency.observe(model, served.width, served.restMs + replyMs);
+   * the whole time after decoding as one measurement (one tail, not the sum of two), once per batch. */
+  observeReply(model: string, served: Pick<Served, 'width' | 'restMs' | 'teaches' | 'batchImages'>, replyMs: number): void {
+    if (served.teaches) this.latency.observe(model, served.width, served.restMs + replyMs, served.batchImages);
   }
 
   /** Run one model on an already preprocessed tensor (golden checks; no decoding, no post-processing). */
@@ -193,24 +208,29 @@ export class InferenceService {
     const result = await this.schedule(model, { kind: 'model', model: model.name, data, dims }, deadline, false, 1);
     if (result.outcome.kind !== 'model') throw new Error('a model job answered with a pipeline');
     const { width, outputs } = result.outcome;
-    return { width, choice: { width, ...this.prediction(model, width, deadline, result, 1) }, outputs, queueMs: result.dispatchedAt - enqueuedAt, inferenceMs: result.finishedAt - result.dispatchedAt };
+    return { width, choice: { width, ...this.prediction(model, width, deadline, result) }, outputs, queueMs: result.dispatchedAt - enqueuedAt, inferenceMs: result.finishedAt - result.dispatchedAt };
   }
 
-  /** Predicted ms from the width binding (after decoding) to the reply sent. */
-  private restMs(model: string, width: number): number {
-    return this.latency.estimate(model, width).tail;
+  /** Predicted ms from the width binding (after decoding) to the reply sent, for a job of that many images. */
+  private restMs(model: string, width: number, images = 1): number {
+    return this.latency.estimate(model, width, images).tail;
   }
 
   /** The completion predicted when the width was bound: the time until then was measured. */
-  private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult, images: number): Prediction {
-    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + images * this.restMs(model.name, width);
+  private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult): Prediction {
+    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.restMs(model.name, width, result.batchImages);
     return { predictedMs, feasible: predictedMs <= deadline.budgetMs };
   }
 
   private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Promise<JobResult> {
     if (!this.pool) throw new ServiceError('not_ready', 'the inference workers are still starting', 1);
+    const job = this.job(model, payload, deadline, decodes, images);
+    if (this.config.shedLateRequests && this.pool.workAheadMs(job.deadline) + job.floorMs() > job.deadline - performance.now()) {
+      this.observer.onShed(model.name);
+      throw unreachable(deadline.budgetMs);
+    }
     try {
-      const result = await this.pool.run(this.job(model, payload, deadline, decodes, images));
+      const result = await this.pool.run(job);
       // what the job really took, instead of what it was expected to
       this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
       return result;
@@ -226,35 +246,47 @@ export class InferenceService {
     }
   }
 
-  /** A queued job: its deadline, its cost to others, and the width rule its worker binds with. A job of
-   * several images is predicted as that many single ones (an upper bound: a batch costs less). */
+  /** A queued job: its deadline, its cost to others, its batch key, and how its worker binds the
+   * width for it and the requests that run with it. */
   private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Job {
     const widths = model.pipeline.widths;
-    // after decoding: the rest of the job, then the reply to the client
-    const rest = (width: number): number => images * this.restMs(model.name, width);
-    const decode = (): number => (decodes ? images * this.latency.estimate(model.name, 'decode').tail : 0);
+    // decoding n images one after another, then the rest of the job and the reply
+    const decode = (n: number): number => (decodes ? n * this.latency.estimate(model.name, 'decode').tail : 0);
+    const cost = (width: number, n: number): number => decode(n) + this.restMs(model.name, width, n);
     const floor = deadline.forcedWidth ?? widths[0]!;
-    const floorMs = (): number => decode() + rest(floor);
+    const floorMs = (): number => cost(floor, images);
+    const due = deadline.arrivedAt + deadline.budgetMs;
+    const batchable = this.config.maxBatchSize > 1 && payload.kind === 'pipeline' && payload.input.kind === 'images';
     return {
-      deadline: deadline.arrivedAt + deadline.budgetMs,
-      timeoutAt: deadline.arrivedAt + deadline.budgetMs + this.config.jobTimeoutMs,
+      deadline: due,
+      timeoutAt: due + this.config.jobTimeoutMs,
       budgetMs: deadline.budgetMs,
       payload,
+      images,
+      ...(batchable && { batchKey: `${model.name} ${JSON.stringify(payload.options)} ${deadline.forcedWidth ?? 'budget'}` }),
       floorMs,
-      dispatch: (now: number, view: QueueView): Dispatch => {
-        const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
-        let dispatch: Dispatch;
-        if (deadline.forcedWidth !== undefined) {
-          dispatch = { rule: { kind: 'fixed', width: deadline.forcedWidth }, expectedMs: floorMs() };
-        } else {
-          const restMs = widths.map(rest);
-          const head = { now, workDebtMs, deadline: deadline.arrivedAt + deadline.budgetMs, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: decode() + restMs[restMs.length - 1]! };
-          const limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
-          const expected = widestWithin(widths, restMs, decode(), limit);
-          dispatch = { rule: { kind: 'finish-within', ms: limit, widths, restMs }, expectedMs: decode() + restMs[widths.indexOf(expected)]! };
+      dispatch: (now: number, view: QueueView, companions: readonly Job[]): Dispatch => {
+        if (this.config.shedLateRequests && now + floorMs() > due) {
+          this.observer.onShed(model.name);
+          throw unreachable(deadline.budgetMs);
         }
-        this.workDebt.add(dispatch.expectedMs);
-        return dispatch;
+        const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
+        const allowed = deadline.forcedWidth === undefined ? widths : [deadline.forcedWidth];
+        let limit = Infinity;
+        if (deadline.forcedWidth === undefined) {
+          const head = { now, workDebtMs, deadline: due, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: cost(widths[widths.length - 1]!, images) };
+          limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
+        }
+        const plan = planBatch(allowed, now, limit, { deadline: due, images }, companions, cost);
+        const members = plan?.members ?? 1;
+        const batch = images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
+        const restMs = allowed.map((width) => this.restMs(model.name, width, batch));
+        // no plan fits: the head alone, as wide as its own limit allows (the narrowest, in time or not)
+        const rule: Dispatch['rule'] =
+          deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan?.limitMs ?? Math.min(limit, due - now), widths: allowed, restMs };
+        const expectedMs = plan?.costMs ?? cost(rule.kind === 'fixed' ? rule.width : widestWithin(allowed, restMs, decode(batch), rule.ms), batch);
+        this.workDebt.add(expectedMs);
+        return { rule, expectedMs, companions: members - 1 };
       },
     };
   }
@@ -262,20 +294,27 @@ export class InferenceService {
   /** Seed the latency model: every width's whole pipeline, one request at a time, through the real
    * pool, on an image made from the bundle's golden input. */
   private async profile(pool: WorkerPool): Promise<void> {
+    const sizes = [1, 2, 4, 8, 16, 32].filter((n) => n <= this.config.maxBatchSize);
+    if (!sizes.includes(this.config.maxBatchSize)) sizes.push(this.config.maxBatchSize);
     for (const model of this.models.values()) {
       const image = await samplePng(model);
       const options = defaultOptions(model.pipeline);
       for (const width of model.pipeline.widths) {
-        const rest: number[] = [];
-        for (let i = 0; i < this.config.warmupRuns; i += 1) {
-          const result = await pool.run(fixedWidthJob({ kind: 'pipeline', model: model.name, input: { kind: 'images', images: [new Uint8Array(image)] }, options }, width));
-          if (result.outcome.kind !== 'pipeline') continue;
-          this.latency.observe(model.name, 'decode', result.outcome.timings.decodeMs);
-          rest.push(result.finishedAt - result.dispatchedAt - result.outcome.timings.decodeMs);
+        for (const batch of sizes) {
+          // batch 1 is what most requests run; larger batches need fewer runs for a median
+          const runs = batch === 1 ? this.config.warmupRuns : Math.max(3, Math.ceil(this.config.warmupRuns / 4));
+          const rest: number[] = [];
+          for (let i = 0; i < runs; i += 1) {
+            const images = Array.from({ length: batch }, () => new Uint8Array(image));
+            const result = await pool.run(fixedWidthJob({ kind: 'pipeline', model: model.name, input: { kind: 'images', images }, options }, width, batch));
+            if (result.outcome.kind !== 'pipeline') continue;
+            this.latency.observe(model.name, 'decode', result.outcome.timings.decodeMs, batch);
+            rest.push(result.finishedAt - result.dispatchedAt - result.outcome.timings.decodeMs);
+          }
+          // the widths' quiet-machine times, which later measurements scale (the median: robust to a slow first run)
+          this.latency.calibrate?.(model.name, width, median(rest), batch);
+          if (batch === 1) for (const ms of rest.slice(rest.length >> 1)) this.latency.observe(model.name, width, ms);
         }
-        // the widths' quiet-machine times, which later measurements scale (the median: robust to a slow first run)
-        this.latency.calibrate?.(model.name, width, median(rest));
-        for (const ms of rest.slice(rest.length >> 1)) this.latency.observe(model.name, width, ms);
       }
     }
   }
@@ -302,10 +341,14 @@ export class InferenceService {
   }
 }
 
+function unreachable(budgetMs: number): ServiceError {
+  return new ServiceError('deadline_unreachable', `the latency budget (${budgetMs} ms) cannot be met even at the narrowest width now; retry with a larger budget, or later`, 1);
+}
+
 /** A job with no deadline that runs at one given width (start-up profiling and golden checks); a
  * worker that does not answer within a minute fails the start-up. */
-function fixedWidthJob(payload: JobPayload, width: number): Job {
-  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, floorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0 }) };
+function fixedWidthJob(payload: JobPayload, width: number, images = 1): Job {
+  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, images, floorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0, companions: 0 }) };
 }
 
 /** The bundle's first golden input as a PNG: a real input of the model, for profiling. */

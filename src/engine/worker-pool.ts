@@ -6,6 +6,10 @@
  * (`job.dispatch`), showing it the jobs still waiting and when the busy workers should be free: the
  * queue wait is then a measurement, not a guess. The worker binds the final width once the image
  * is decoded (src/engine/protocol.ts, WidthRule), so the decode time is a measurement too.
+ *
+ * Jobs that may run together (the same `batchKey`: model, options and width rule) are offered to
+ * the head as companions; it says how many ride along, and they run as one batch on one worker,
+ * each answered with its own share of the result.
  */
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
@@ -31,6 +35,8 @@ export interface Dispatch {
   rule: WidthRule;
   /** Predicted ms the job will take under that rule (to plan the jobs behind it). */
   expectedMs: number;
+  /** How many of the companions offered run with it, in their order (0: alone). */
+  companions: number;
 }
 
 export interface Job {
@@ -41,10 +47,15 @@ export interface Job {
   /** The latency budget the deadline came from (Infinity: none). */
   budgetMs: number;
   payload: JobPayload;
+  /** Jobs with the same key may run as one batch; none: always alone. */
+  batchKey?: string;
+  /** Images the job brings to a batch. */
+  images: number;
   /** Predicted ms at the narrowest width this job may run (what it costs the jobs around it). */
   floorMs(): number;
-  /** Called when a worker is free for this job: the rule its worker binds the width with. */
-  dispatch(now: number, view: QueueView): Dispatch;
+  /** Called when a worker is free for this job, with the queued jobs that may join it (deadline
+   * order): the rule its worker binds the width with, and how many of them join. */
+  dispatch(now: number, view: QueueView, companions: readonly Job[]): Dispatch;
 }
 
 export interface JobResult {
@@ -56,6 +67,11 @@ export interface JobResult {
   /** ms from the job's arrival at its worker to the width binding, and to its end. */
   boundAfterMs: number;
   workerMs: number;
+  /** Jobs and images in the batch the job ran in (1 and its own images when alone). */
+  batchJobs: number;
+  batchImages: number;
+  /** The first job of its batch (whose result stands for the batch's time). */
+  teaches: boolean;
 }
 
 /** A failure the job's input caused (a catalogue code from src/errors.ts), not the pool. */
@@ -79,20 +95,33 @@ export class WorkerLostError extends Error {}
 
 interface Pending {
   job: Job;
+  enqueuedAt: number;
   resolve(result: JobResult): void;
   reject(error: Error): void;
   timer?: NodeJS.Timeout;
 }
 
+interface Running {
+  /** The head first, then its companions. */
+  members: Pending[];
+  dispatchedAt: number;
+  dispatch: Dispatch;
+  id: number;
+}
+
 interface Slot {
   worker: Worker;
   ready: boolean;
-  running?: { pending: Pending; dispatchedAt: number; dispatch: Dispatch; id: number };
+  running?: Running;
 }
 
 export interface PoolOptions {
   size: number;
   maxQueueDepth: number;
+  /** Most images one batch may hold. */
+  maxBatchImages: number;
+  /** How long a free worker may wait for the head's batch to fill (0: never). */
+  batchDelayMs?: number;
   init: WorkerInit;
   /** The worker thread's script (tests inject one that fails on purpose). */
   workerScript?: URL;
@@ -117,6 +146,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private nextId = 0;
   private closed = false;
   private respawnFailures = 0;
+  private batchTimer: NodeJS.Timeout | undefined;
   /** Every worker reports the same start-up warnings: each is said once. */
   private readonly warned = new Set<string>();
   provider = 'unknown';
@@ -146,6 +176,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.slots.filter((s) => s.running).length;
   }
 
+  /** Predicted ms until a job due at `deadline` would start: the work queued ahead of it (at its
+   * floor) and what the running jobs have left, shared by the workers. */
+  workAheadMs(deadline: number, now = performance.now()): number {
+    let work = 0;
+    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
+      const job = this.queue[i]!.job;
+      if (job.deadline > deadline) break;
+      work += job.floorMs();
+    }
+    for (const slot of this.slots) if (slot.running) work += Math.max(0, slot.running.dispatchedAt + slot.running.dispatch.expectedMs - now);
+    return work / Math.max(1, this.slots.length);
+  }
+
   /** Queue a job; rejects at once when the queue is at its bound or no worker is running. */
   run(job: Job): Promise<JobResult> {
     if (this.closed) return Promise.reject(new PoolClosedError('the inference pool is shutting down'));
@@ -154,7 +197,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       return Promise.reject(new QueueFullError(`inference queue is full (${this.options.maxQueueDepth} waiting)`));
     }
     return new Promise<JobResult>((resolve, reject) => {
-      const pending: Pending = { job, resolve, reject };
+      const pending: Pending = { job, enqueuedAt: performance.now(), resolve, reject };
       if (Number.isFinite(job.timeoutAt)) {
         pending.timer = setTimeout(() => this.expire(pending), Math.max(0, job.timeoutAt - performance.now()));
         pending.timer.unref();
@@ -170,6 +213,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** Wait for running and queued jobs to finish (each has its timeout), then stop the workers. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.batchTimer);
     while (this.queue.length > 0 || this.busy > 0) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -185,10 +229,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.emitLoad();
       return;
     }
-    const slot = this.slots.find((s) => s.running?.pending === pending);
+    const slot = this.slots.find((s) => s.running?.members.includes(pending));
     if (!slot) return;
+    const { members } = slot.running!;
     slot.running = undefined;
-    pending.reject(new JobTimeoutError('the inference worker did not answer in time'));
+    for (const member of members) {
+      clearTimeout(member.timer);
+      member.reject(new JobTimeoutError('the inference worker did not answer in time'));
+    }
     // It may be stuck in a native run, where terminating the thread would abort the process: it
     // leaves the pool now, and exits once it answers.
     this.remove(slot);
@@ -239,10 +287,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** A worker died: answer its job with an error and replace the worker. */
+  /** A worker died: answer its jobs with an error and replace the worker. */
   private fail(slot: Slot, error: Error): void {
     if (!this.remove(slot)) return;
-    slot.running?.pending.reject(new WorkerLostError(`the inference worker running this request stopped: ${error.message}`));
+    for (const member of slot.running?.members ?? []) {
+      clearTimeout(member.timer);
+      member.reject(new WorkerLostError(`the inference worker running this request stopped: ${error.message}`));
+    }
     slot.running = undefined;
     this.emit('warning', `replacing inference worker: ${error.message}`);
     this.replace();
@@ -276,18 +327,20 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const running = slot.running;
     if (!running || running.id !== message.id) return;
     slot.running = undefined;
-    clearTimeout(running.pending.timer);
-    if (message.type === 'done') {
-      running.pending.resolve({
-        outcome: message.outcome,
-        dispatchedAt: running.dispatchedAt,
-        finishedAt: performance.now(),
-        dispatch: running.dispatch,
-        boundAfterMs: message.boundAfterMs,
-        workerMs: message.workerMs,
-      });
-    } else {
-      running.pending.reject(new JobFailedError(message.code, message.message, message.detail));
+    const finishedAt = performance.now();
+    const images = running.members.map((m) => m.job.images);
+    const batchImages = images.reduce((a, b) => a + b, 0);
+    let offset = 0;
+    for (const [i, member] of running.members.entries()) {
+      clearTimeout(member.timer);
+      if (message.type === 'failed') {
+        member.reject(new JobFailedError(message.code, message.message, message.detail));
+        continue;
+      }
+      // each job's own share of a batch's answers
+      const outcome: JobOutcome = message.outcome.kind === 'pipeline' ? { ...message.outcome, answers: message.outcome.answers.slice(offset, offset + images[i]!) } : message.outcome;
+      offset += images[i]!;
+      member.resolve({ outcome, dispatchedAt: running.dispatchedAt, finishedAt, dispatch: running.dispatch, boundAfterMs: message.boundAfterMs, workerMs: message.workerMs, batchJobs: running.members.length, batchImages, teaches: i === 0 });
     }
     this.dispatch();
     this.emitLoad();
@@ -297,25 +350,69 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
       if (slot.running || !slot.ready) continue;
-      const pending = this.queue.shift()!;
+      const head = this.queue[0]!;
       const now = performance.now();
+      const candidates = this.companionsOf(head);
+      if (this.waitForBatch(head, candidates, now)) return;
+      this.queue.shift();
       let dispatch: Dispatch;
       try {
-        dispatch = pending.job.dispatch(now, this.view(now, slot));
+        dispatch = head.job.dispatch(now, this.view(now, slot, candidates), candidates.map((c) => c.job));
       } catch (error) {
-        pending.reject(error as Error);
+        clearTimeout(head.timer);
+        head.reject(error as Error);
         continue;
       }
+      const members = [head, ...candidates.slice(0, dispatch.companions)];
+      for (const member of members.slice(1)) this.queue.splice(this.queue.indexOf(member), 1);
       const id = this.nextId++;
-      slot.running = { pending, dispatchedAt: now, dispatch, id };
-      const message: JobMessage = { type: 'job', id, payload: pending.job.payload, width: dispatch.rule };
-      slot.worker.postMessage(message, transferables(pending.job.payload));
+      slot.running = { members, dispatchedAt: now, dispatch, id };
+      const payload = merged(members.map((m) => m.job.payload));
+      const message: JobMessage = { type: 'job', id, payload, width: dispatch.rule };
+      slot.worker.postMessage(message, transferables(payload));
     }
   }
 
-  private view(now: number, free: Slot): QueueView {
-    const waiting: Waiting[] = [];
+  /** With MAX_BATCH_DELAY_MS, hold a batchable head that has not waited that long yet while its
+   * batch is not full; dispatch again when it has. */
+  private waitForBatch(head: Pending, candidates: readonly Pending[], now: number): boolean {
+    const delay = this.options.batchDelayMs ?? 0;
+    if (delay <= 0 || head.job.batchKey === undefined) return false;
+    const images = head.job.images + candidates.reduce((a, c) => a + c.job.images, 0);
+    const waitUntil = head.enqueuedAt + delay;
+    if (images >= this.options.maxBatchImages || now >= waitUntil) return false;
+    if (!this.batchTimer) {
+      this.batchTimer = setTimeout(() => {
+        this.batchTimer = undefined;
+        this.dispatch();
+      }, waitUntil - now);
+      this.batchTimer.unref();
+    }
+    return true;
+  }
+
+  /** The queued jobs that may join the head, in deadline order, within the batch's image bound. */
+  private companionsOf(head: Pending): Pending[] {
+    const { job } = head;
+    if (job.batchKey === undefined) return [];
+    const found: Pending[] = [];
+    let images = job.images;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
+      const other = this.queue[i]!;
+      if (other === head || other.job.batchKey !== job.batchKey) continue;
+      if (images + other.job.images > this.options.maxBatchImages) break;
+      images += other.job.images;
+      found.push(other);
+    }
+    return found;
+  }
+
+  /** The queue without the head's candidate companions (they leave with it, or wait for the next worker). */
+  private view(now: number, free: Slot, candidates: readonly Pending[]): QueueView {
+    const waiting: Waiting[] = [];
+    const riding = new Set(candidates);
+    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
+      if (riding.has(this.queue[i]!)) continue;
       const job = this.queue[i]!.job;
       waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
@@ -338,6 +435,15 @@ function stopWorker(worker: Worker): Promise<void> {
     });
     worker.postMessage({ type: 'exit' });
   });
+}
+
+/** The payloads of a batch as one: their images in order (only image pipelines batch). */
+function merged(payloads: JobPayload[]): JobPayload {
+  if (payloads.length === 1) return payloads[0]!;
+  const [first] = payloads as [JobPayload];
+  if (first.kind !== 'pipeline' || first.input.kind !== 'images') throw new Error('only image pipelines run in batches');
+  const images = payloads.flatMap((p) => (p.kind === 'pipeline' && p.input.kind === 'images' ? p.input.images : []));
+  return { ...first, input: { kind: 'images', images } };
 }
 
 /** The payload's big buffers, handed to the worker instead of copied (each must own its ArrayBuffer). */

@@ -57,6 +57,21 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly batchSize = new Histogram({
+    name: 'slimmable_batch_size',
+    help: 'Requests run together as one batch, by model and width (1: alone).',
+    labelNames: ['model', 'width'] as const,
+    buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32],
+    registers: [this.registry],
+  });
+
+  readonly shedRequests = new Counter({
+    name: 'slimmable_shed_requests_total',
+    help: 'Requests refused 503 deadline_unreachable (SHED_LATE_REQUESTS): their budget could not be met even at the narrowest width.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+
   readonly expectedAccuracy = new Gauge({
     name: 'slimmable_width_accuracy_ratio',
     help: "Each width's measured accuracy on its test set (top-1 for classifiers, mAP@0.5 for detectors).",

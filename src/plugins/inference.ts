@@ -24,13 +24,17 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
       metrics.queueDepth.set(queued);
       metrics.busyWorkers.set(busy);
     },
-    onServed(model, width, timings) {
+    onServed(model, width, timings, batchJobs) {
       const w = widthLabel(width);
+      if (batchJobs !== undefined) metrics.batchSize.observe({ model, width: w }, batchJobs);
       metrics.queueWait.observe({ model, width: w }, timings.queueMs / 1000);
       metrics.preprocessDuration.observe({ model }, timings.decodeMs / 1000);
       // each model the pipeline ran (a detector's namer too), under its own name
       for (const [run, ms] of Object.entries(timings.models)) metrics.inferenceDuration.observe({ model: run, width: w }, ms / 1000);
       metrics.postprocessDuration.observe({ model, width: w }, timings.postprocessMs / 1000);
+    },
+    onShed(model) {
+      metrics.shedRequests.inc({ model });
     },
     onWarning(message) {
       app.log.warn(message);

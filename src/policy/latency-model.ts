@@ -31,33 +31,40 @@ export interface LatencyEstimate {
 }
 
 export interface LatencyModel {
-  estimate(model: string, part: LatencyPart): LatencyEstimate;
-  observe(model: string, part: LatencyPart, ms: number): void;
-  /** A width's time on a quiet machine, from start-up profiling (a model without one is learnt per width). */
-  calibrate?(model: string, width: number, ms: number): void;
+  /** `batch`: images run together at that width (1 by default; 'decode' is per image). */
+  estimate(model: string, part: LatencyPart, batch?: number): LatencyEstimate;
+  observe(model: string, part: LatencyPart, ms: number, batch?: number): void;
+  /** A width's time at a batch size on a quiet machine, from start-up profiling (a model without
+   * one is learnt per width, at batch 1). */
+  calibrate?(model: string, width: number, ms: number, batch?: number): void;
 }
 
 export class OnlineLatencyModel implements LatencyModel {
   private readonly windows = new Map<string, Window>();
   private readonly widths = new Map<string, WidthWindow>();
-  private readonly calibrated = new Map<string, number>();
+  /** Per model and width: calibrated ms by batch size. */
+  private readonly calibrated = new Map<string, Map<number, number>>();
 
   constructor(
     private readonly quantile = 0.99,
     private readonly window = 256,
   ) {}
 
-  calibrate(model: string, width: number, ms: number): void {
-    if (Number.isFinite(ms) && ms > 0) this.calibrated.set(`${model}@${width}`, ms);
+  calibrate(model: string, width: number, ms: number, batch = 1): void {
+    if (!(Number.isFinite(ms) && ms > 0)) return;
+    const key = `${model}@${width}`;
+    let sizes = this.calibrated.get(key);
+    if (!sizes) this.calibrated.set(key, (sizes = new Map()));
+    sizes.set(batch, ms);
   }
 
-  observe(model: string, part: LatencyPart, ms: number): void {
+  observe(model: string, part: LatencyPart, ms: number, batch = 1): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    const base = this.calibrated.get(`${model}@${part}`);
+    const base = this.base(model, part, batch);
     if (base === undefined) {
       let window = this.windows.get(`${model}@${part}`);
       if (!window) this.windows.set(`${model}@${part}`, (window = new Window(this.window)));
-      window.add(ms);
+      window.add(ms / batch);
     } else {
       let window = this.widths.get(model);
       if (!window) this.widths.set(model, (window = new WidthWindow(this.window, this.quantile)));
@@ -65,8 +72,8 @@ export class OnlineLatencyModel implements LatencyModel {
     }
   }
 
-  estimate(model: string, part: LatencyPart): LatencyEstimate {
-    const base = this.calibrated.get(`${model}@${part}`);
+  estimate(model: string, part: LatencyPart, batch = 1): LatencyEstimate {
+    const base = this.base(model, part, batch);
     if (base !== undefined) {
       const window = this.widths.get(model);
       if (!window || window.size === 0) return { mean: base, tail: base, samples: 0 };
@@ -75,8 +82,38 @@ export class OnlineLatencyModel implements LatencyModel {
     }
     const window = this.windows.get(`${model}@${part}`);
     if (!window || window.size === 0) return { mean: 0, tail: 0, samples: 0 };
-    return { mean: window.mean, tail: window.quantile(this.quantile), samples: window.size };
+    return { mean: batch * window.mean, tail: batch * window.quantile(this.quantile), samples: window.size };
   }
+
+  /** A width's calibrated time at a batch size: measured, or on the line through the two measured
+   * sizes around it (beyond the largest, through the two largest). */
+  private base(model: string, part: LatencyPart, batch: number): number | undefined {
+    if (part === 'decode') return undefined;
+    const sizes = this.calibrated.get(`${model}@${part}`);
+    if (!sizes) return undefined;
+    const exact = sizes.get(batch);
+    if (exact !== undefined) return exact;
+    const known = [...sizes.keys()].sort((a, b) => a - b);
+    if (known.length === 1) return sizes.get(known[0]!)! * batch;
+    let upper = known.findIndex((b) => b > batch);
+    if (upper <= 0) upper = upper === 0 ? 1 : known.length - 1;
+    const [b0, b1] = [known[upper - 1]!, known[upper]!];
+    const [t0, t1] = [sizes.get(b0)!, sizes.get(b1)!];
+    return Math.max(Number.EPSILON, t0 + ((t1 - t0) * (batch - b0)) / (b1 - b0));
+  }
+}
+
+/** A latency model with fixed answers, for tests and for reasoning about the policy; a batch of n
+ * takes n times as long. */
+export class FixedLatencyModel implements LatencyModel {
+  constructor(private readonly ms: (model: string, part: LatencyPart) => number) {}
+
+  estimate(model: string, part: LatencyPart, batch = 1): LatencyEstimate {
+    const ms = this.ms(model, part) * (part === 'decode' ? 1 : batch);
+    return { mean: ms, tail: ms, samples: 0 };
+  }
+
+  observe(): void {}
 }
 
 /** The last `capacity` (measured, calibrated) pairs of a model's widths, fitted as
@@ -163,14 +200,3 @@ class Window {
   }
 }
 
-/** A latency model with fixed answers, for tests and for reasoning about the policy. */
-export class FixedLatencyModel implements LatencyModel {
-  constructor(private readonly ms: (model: string, part: LatencyPart) => number) {}
-
-  estimate(model: string, part: LatencyPart): LatencyEstimate {
-    const ms = this.ms(model, part);
-    return { mean: ms, tail: ms, samples: 0 };
-  }
-
-  observe(): void {}
-}

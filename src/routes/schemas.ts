@@ -91,6 +91,7 @@ const COMMON_ANSWER = {
     required: ['queueMs', 'preprocessMs', 'inferenceMs', 'totalMs'],
     properties: { queueMs: { type: 'number' }, preprocessMs: { type: 'number' }, inferenceMs: { type: 'number' }, totalMs: { type: 'number' } },
   },
+  batchSize: { type: 'integer', description: 'requests run together with this one as one batch (1: alone)' },
   executionProvider: { type: 'string' },
 } as const;
 

@@ -30,6 +30,8 @@ export interface CommonAnswer {
   metric: string;
   budget: BudgetReport;
   timings: { queueMs: number; preprocessMs: number; inferenceMs: number; totalMs: number };
+  /** Requests run together with this one as one batch (1: alone). */
+  batchSize: number;
   executionProvider: string;
 }
 
@@ -72,6 +74,7 @@ export async function runInference(app: FastifyInstance, request: FastifyRequest
     metric: model.manifest.metric,
     budget: { ...budget, predictedMs: round(served.prediction.predictedMs), met, outcome },
     timings,
+    batchSize: served.batchJobs,
     executionProvider: app.inference.provider,
   };
   return { served, common };

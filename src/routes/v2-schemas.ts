@@ -108,6 +108,7 @@ const inferResponse = {
         latency_budget_ms: { type: 'number' },
         predicted_ms: { type: 'number' },
         budget_outcome: { type: 'string', enum: ['met', 'missed', 'infeasible'] },
+        batch_size: { type: 'integer' },
         execution_provider: { type: 'string' },
       },
     },

@@ -115,6 +115,7 @@ async function infer(app: FastifyInstance, request: FastifyRequest, reply: Fasti
       latency_budget_ms: common.budget.ms,
       predicted_ms: common.budget.predictedMs,
       budget_outcome: common.budget.outcome,
+      batch_size: common.batchSize,
       execution_provider: common.executionProvider,
     },
     outputs: wanted ? outputs.filter((o) => wanted.includes(o.name)) : outputs,

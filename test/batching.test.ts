@@ -1,0 +1,99 @@
+import t from 'tap';
+import request from 'supertest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { planBatch } from '../dist/policy/batch-plan.js';
+import { OnlineLatencyModel } from '../dist/policy/latency-model.js';
+import { FIXTURES, fixtures, startApp } from './helpers.js';
+
+const WIDTHS = [0.25, 0.5, 0.75, 1];
+// a job of n images at width w: 1 ms per image at 0.25 up to 4 ms per image at 1
+const cost = (width: number, images: number): number => 4 * width * images;
+
+t.test('planBatch: the widest width, then the largest batch in which every member meets its deadline', async (t) => {
+  const member = (deadline: number, images = 1): { deadline: number; images: number } => ({ deadline, images });
+  t.same(planBatch(WIDTHS, 0, 100, member(100), [], cost), { width: 1, members: 1, limitMs: 100, costMs: 4 }, 'alone: the widest');
+  // four companions due at 100: all five fit at width 1 (20 ms)
+  t.match(planBatch(WIDTHS, 0, 100, member(100), [member(100), member(100), member(100), member(100)], cost), { width: 1, members: 5 });
+  // a companion due at 10 limits the batch that includes it: at width 1 only the head and one more (8 ms)
+  t.match(planBatch(WIDTHS, 0, 100, member(100), [member(100), member(10), member(100)], cost), { width: 1, members: 2 });
+  // the head's own limit (from the width policy) binds the whole batch: width first, then the batch
+  t.match(planBatch(WIDTHS, 0, 6, member(100), [member(100), member(100), member(100)], cost), { width: 1, members: 1, costMs: 4 });
+  t.match(planBatch(WIDTHS, 0, 3.5, member(100), [member(100), member(100), member(100)], cost), { width: 0.75, members: 1 });
+  t.match(planBatch([0.25, 0.5], 0, 6, member(100), [member(100), member(100), member(100)], cost), { width: 0.5, members: 3, costMs: 6 });
+  // images, not requests, make the cost: a companion of 3 images
+  t.match(planBatch([0.25, 0.5], 0, 8, member(100), [member(100, 3)], cost), { width: 0.5, members: 2, costMs: 8 });
+  t.match(planBatch([0.25, 0.5], 0, 7, member(100), [member(100, 3)], cost), { width: 0.5, members: 1 }, 'width before batch');
+  t.match(planBatch([0.25], 0, 7, member(100), [member(100, 3)], cost), { width: 0.25, members: 2, costMs: 4 });
+  t.equal(planBatch(WIDTHS, 0, 0.5, member(100), [member(100)], cost), undefined, 'not even the head alone at the narrowest width');
+  for (let trial = 0; trial < 200; trial += 1) {
+    const companions = Array.from({ length: trial % 9 }, (_, i) => member(5 + ((trial * 7 + i * 13) % 60), 1 + (i % 2)));
+    const plan = planBatch(WIDTHS, 0, 40, member(30), companions, cost);
+    if (!plan) continue;
+    const members = [member(30), ...companions.slice(0, plan.members - 1)];
+    const images = members.reduce((a, m) => a + m.images, 0);
+    t.ok(members.every((m) => cost(plan.width, images) <= m.deadline) && cost(plan.width, images) <= 40, `trial ${trial}: every member in time`);
+  }
+});
+
+t.test('the latency model reads batches from the sizes profiled, and learns the load for all of them', async (t) => {
+  const model = new OnlineLatencyModel(0.99, 16);
+  model.calibrate('m', 1, 2, 1);
+  model.calibrate('m', 1, 5, 4);
+  t.equal(model.estimate('m', 1, 4).mean, 5, 'a profiled size');
+  t.equal(model.estimate('m', 1, 2).mean, 3, 'between two: on the line through them');
+  t.equal(model.estimate('m', 1, 8).mean, 9, 'beyond the largest: the same line');
+  for (let i = 0; i < 16; i += 1) model.observe('m', 1, 10, 4); // twice the calibrated time at batch 4
+  t.equal(model.estimate('m', 1, 1).mean, 4, 'the load factor applies to batch 1 as well');
+  t.equal(model.estimate('m', 'decode', 3).mean, 0, 'nothing decoded yet');
+  model.observe('m', 'decode', 6, 3);
+  t.equal(model.estimate('m', 'decode', 3).mean, 6, 'decoding is per image');
+});
+
+t.test('through the service: concurrent requests run in batches and get exactly the answers they get alone', async (t) => {
+  const app = await startApp({ MAX_BATCH_SIZE: '8', INFERENCE_WORKERS: '1' });
+  t.teardown(() => app.close());
+  const images = fixtures();
+  const alone: { batchSize: number; predictions: { index: number; score: number }[] }[] = [];
+  for (const image of images) alone.push((await request(app.server).post('/classify?width=1&topk=3').set('Content-Type', 'image/png').send(image.bytes)).body);
+  t.ok(alone.every((a) => a.batchSize === 1), 'one at a time: alone');
+  const together = await Promise.all(images.flatMap((image) => [image, image]).map((image) => request(app.server).post('/classify?width=1&topk=3').set('X-Latency-Budget', '60000').set('Content-Type', 'image/png').send(image.bytes)));
+  const sizes = together.map((r) => r.body.batchSize as number);
+  t.ok(sizes.some((n) => n > 1), `batches formed: sizes ${sizes.join(' ')}`);
+  t.ok(sizes.every((n) => n <= 8), 'never more than MAX_BATCH_SIZE');
+  together.forEach((res, i) => {
+    const want = alone[i >> 1]!;
+    t.same(res.body.predictions.map((p: { index: number }) => p.index), want.predictions.map((p) => p.index), `image ${i >> 1}: the same classes`);
+    t.ok(res.body.predictions.every((p: { score: number }, k: number) => Math.abs(p.score - want.predictions[k]!.score) < 1e-5), `image ${i >> 1}: the same scores`);
+  });
+  // requests with other options never share a batch: 8 of each, batches of at most 8
+  const mixed = await Promise.all(Array.from({ length: 16 }, (_, i) => request(app.server).post(`/classify?topk=${1 + (i % 2)}`).set('X-Latency-Budget', '60000').set('Content-Type', 'image/png').send(images[0]!.bytes)));
+  t.ok(mixed.every((r) => r.status === 200 && r.body.predictions.length === 1 + (mixed.indexOf(r) % 2)));
+  // detection: a flipped width's batch runs every image and its mirror together
+  const scene = readFileSync(join(FIXTURES, 'scene-test-00000.png'));
+  const single = (await request(app.server).post('/detect?width=1').set('Content-Type', 'image/png').send(scene)).body;
+  const batch = await Promise.all(Array.from({ length: 6 }, () => request(app.server).post('/detect?width=1').set('X-Latency-Budget', '60000').set('Content-Type', 'image/png').send(scene)));
+  t.ok(batch.some((r) => r.body.batchSize > 1), `detector batches: ${batch.map((r) => r.body.batchSize).join(' ')}`);
+  for (const res of batch) {
+    t.same(res.body.detections.map((d: { index: number }) => d.index), single.detections.map((d: { index: number }) => d.index));
+    t.ok(res.body.detections.every((d: { score: number }, k: number) => Math.abs(d.score - single.detections[k].score) <= 1e-4), 'the same scores, to the answer\'s rounding');
+  }
+  const metrics = (await request(app.server).get('/metrics')).text;
+  t.match(metrics, /slimmable_batch_size_bucket\{le="1",model="fashion-classifier",width="1"\} \d+/);
+  t.match(metrics, /slimmable_batch_size_count\{model="fashion-detector",width="1"\} [1-9]/);
+});
+
+t.test('with SHED_LATE_REQUESTS a request that cannot make its budget is refused at once, and counted', async (t) => {
+  const app = await startApp({ SHED_LATE_REQUESTS: 'true' });
+  t.teardown(() => app.close());
+  const image = fixtures()[0]!.bytes;
+  const start = performance.now();
+  const shed = await request(app.server).post('/classify').set('X-Latency-Budget', '0.01').set('Content-Type', 'image/png').send(image);
+  t.equal(shed.status, 503);
+  t.equal(shed.body.error, 'deadline_unreachable');
+  t.equal(shed.headers['retry-after'], '1');
+  t.ok(performance.now() - start < 1000, 'at once');
+  t.equal((await request(app.server).post('/classify').set('X-Latency-Budget', '5000').set('Content-Type', 'image/png').send(image)).status, 200, 'a budget that can be met is served');
+  const metrics = (await request(app.server).get('/metrics')).text;
+  t.match(metrics, /slimmable_shed_requests_total\{model="fashion-classifier"\} 1/);
+});
