@@ -1,6 +1,7 @@
 /**
  * Adaptive width vs fixed widths under open-loop load, side by side in one run. Modes: each width
  * policy (one server process per policy: deadline-plan, the default, then queue-aware and greedy),
+ * deadline-plan with batching (MAX_BATCH_SIZE=8) and with batching and shedding (SHED_LATE_REQUESTS),
  * every fixed width (forced by header, on a server of their own, so they teach no policy's latency
  * model), and with --previous the previous engine's build with its default policy. For each
  * offered load (multiples of what full width alone sustains, measured on the fixed-width server)
@@ -36,7 +37,7 @@ const { values: args } = parseArgs({
     previous: { type: 'string' },
     loads: { type: 'string', default: '0.25,0.5,1,1.5,2,3' },
     bursty: { type: 'string', default: '1,2' },
-    modes: { type: 'string', default: 'deadline-plan,queue-aware,greedy,fixed,previous' },
+    modes: { type: 'string', default: 'deadline-plan,queue-aware,greedy,batching,shedding,fixed,previous' },
     out: { type: 'string' },
   },
 });
@@ -48,11 +49,15 @@ const wanted = new Set(args.modes.split(','));
 const accuracyOverride = args.accuracy ? new Map(args.accuracy.split(',').map((pair) => pair.split('=').map(Number) as [number, number])) : undefined;
 const modelsDir: Record<string, string> = args['models-dir'] ? { MODELS_DIR: args['models-dir'] } : {};
 
+// every mode without batching unless it names it, so the modes differ in one thing each
+const UNBATCHED = { MAX_BATCH_SIZE: '1' };
 const POLICIES = ['deadline-plan', 'queue-aware', 'greedy'] as const;
 const servers = new Map<string, RunningServer>();
-for (const policy of POLICIES) if (wanted.has(policy)) servers.set(policy, await startServer({ ...modelsDir, WIDTH_POLICY: policy }));
+for (const policy of POLICIES) if (wanted.has(policy)) servers.set(policy, await startServer({ ...modelsDir, ...UNBATCHED, WIDTH_POLICY: policy }));
+if (wanted.has('batching')) servers.set('deadline-plan + batching', await startServer({ ...modelsDir, MAX_BATCH_SIZE: '8' }));
+if (wanted.has('shedding')) servers.set('deadline-plan + batching + shedding', await startServer({ ...modelsDir, MAX_BATCH_SIZE: '8', SHED_LATE_REQUESTS: 'true' }));
 if (args.previous && wanted.has('previous')) servers.set('previous engine', await startServer(modelsDir, args.previous));
-const server = await startServer(modelsDir); // fixed widths and the capacity probe
+const server = await startServer({ ...modelsDir, ...UNBATCHED }); // fixed widths and the capacity probe
 
 interface Listing { models: { name: string; task: string; metric: string; widths: { width: number; accuracy: number }[] }[] }
 const listing = (await (await fetch(`http://127.0.0.1:${server.port}/models`)).json()) as Listing;

@@ -127,6 +127,13 @@ def efficiency_table(result: dict[str, Any]) -> str:
             f"(the server's every thread, from /proc); capacity vs raw = server throughput / the raw pipeline on {result['loops']} loops.\n\n" + table(header, rows))
 
 
+def batching_table(result: dict[str, Any]) -> str:
+    """Per model and forced width: capacity without batching, with it, and the raw batch-1 pipeline."""
+    rows = [[r["model"], f"{r['width']:g}", f"{r['raw']:.0f}", f"{r['unbatched']:.0f}", f"{r['batched']:.0f}", f"{r['gain']:.2f}x"] for r in result["rows"]]
+    return (f"Closed loop of {result['clients']} clients, {result['seconds']} s per point, generous budget.\n\n"
+            + table(["model", "width", f"raw batch-1 req/s ({result['loops']} loops)", "server req/s, MAX_BATCH_SIZE=1", "server req/s, MAX_BATCH_SIZE=8", "batched / unbatched"], rows))
+
+
 def plot_efficiency(result: dict[str, Any], out: Path) -> None:
     """CPU efficiency per width and case, this engine and the previous one."""
     cases = list(dict.fromkeys(r["case"] for r in result["rows"]))
@@ -158,6 +165,9 @@ def summary(results_dir: Path) -> str:
     efficiency = results_dir / "serving-efficiency.json"
     if efficiency.exists():
         parts += ["## Serving efficiency\n", efficiency_table(json.loads(efficiency.read_text()))]
+    batching = results_dir / "batching-capacity.json"
+    if batching.exists():
+        parts += ["## Batching capacity\n", batching_table(json.loads(batching.read_text()))]
     for path in sorted(results_dir.glob("adaptive-vs-fixed-*.json")):
         parts += ["## Adaptive vs fixed width (open loop)\n", adaptive_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"

@@ -39,6 +39,9 @@ node dist-bench/width-speedups.js | tee bench/results/width-speedups.txt
 echo "== serving efficiency: the raw pipeline vs the server, per width"
 node dist-bench/serving-efficiency.js --previous "$PREVIOUS" | tee bench/results/serving-efficiency.txt
 
+echo "== what batching buys in capacity, per width"
+node dist-bench/batching.js | tee bench/results/batching-capacity.txt
+
 echo "== what naming costs /detect, per width"
 node dist-bench/detect-naming.js | tee bench/results/detect-naming.txt
 

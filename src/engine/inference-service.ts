@@ -225,7 +225,7 @@ export class InferenceService {
   private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Promise<JobResult> {
     if (!this.pool) throw new ServiceError('not_ready', 'the inference workers are still starting', 1);
     const job = this.job(model, payload, deadline, decodes, images);
-    if (this.config.shedLateRequests && this.pool.workAheadMs(job.deadline) + job.floorMs() > job.deadline - performance.now()) {
+    if (this.config.shedLateRequests && this.pool.workAheadMs(job.deadline) + job.meanFloorMs() > job.deadline - performance.now()) {
       this.observer.onShed(model.name);
       throw unreachable(deadline.budgetMs);
     }
@@ -255,6 +255,8 @@ export class InferenceService {
     const cost = (width: number, n: number): number => decode(n) + this.restMs(model.name, width, n);
     const floor = deadline.forcedWidth ?? widths[0]!;
     const floorMs = (): number => cost(floor, images);
+    // shedding refuses only what would be late on average, not merely in the tail
+    const meanFloorMs = (): number => (decodes ? images * this.latency.estimate(model.name, 'decode').mean : 0) + this.latency.estimate(model.name, floor, images).mean;
     const due = deadline.arrivedAt + deadline.budgetMs;
     const batchable = this.config.maxBatchSize > 1 && payload.kind === 'pipeline' && payload.input.kind === 'images';
     return {
@@ -265,8 +267,9 @@ export class InferenceService {
       images,
       ...(batchable && { batchKey: `${model.name} ${JSON.stringify(payload.options)} ${deadline.forcedWidth ?? 'budget'}` }),
       floorMs,
+      meanFloorMs,
       dispatch: (now: number, view: QueueView, companions: readonly Job[]): Dispatch => {
-        if (this.config.shedLateRequests && now + floorMs() > due) {
+        if (this.config.shedLateRequests && now + meanFloorMs() > due) {
           this.observer.onShed(model.name);
           throw unreachable(deadline.budgetMs);
         }
@@ -348,7 +351,7 @@ function unreachable(budgetMs: number): ServiceError {
 /** A job with no deadline that runs at one given width (start-up profiling and golden checks); a
  * worker that does not answer within a minute fails the start-up. */
 function fixedWidthJob(payload: JobPayload, width: number, images = 1): Job {
-  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, images, floorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0, companions: 0 }) };
+  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, images, floorMs: () => 0, meanFloorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0, companions: 0 }) };
 }
 
 /** The bundle's first golden input as a PNG: a real input of the model, for profiling. */

@@ -53,6 +53,8 @@ export interface Job {
   images: number;
   /** Predicted ms at the narrowest width this job may run (what it costs the jobs around it). */
   floorMs(): number;
+  /** The same on average (the planning above uses the tail; shedding uses this). */
+  meanFloorMs(): number;
   /** Called when a worker is free for this job, with the queued jobs that may join it (deadline
    * order): the rule its worker binds the width with, and how many of them join. */
   dispatch(now: number, view: QueueView, companions: readonly Job[]): Dispatch;
@@ -176,14 +178,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.slots.filter((s) => s.running).length;
   }
 
-  /** Predicted ms until a job due at `deadline` would start: the work queued ahead of it (at its
-   * floor) and what the running jobs have left, shared by the workers. */
+  /** Expected ms until a job due at `deadline` would start: the work queued ahead of it (at its
+   * floor, on average) and what the running jobs have left, shared by the workers. */
   workAheadMs(deadline: number, now = performance.now()): number {
     let work = 0;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
       if (job.deadline > deadline) break;
-      work += job.floorMs();
+      work += job.meanFloorMs();
     }
     for (const slot of this.slots) if (slot.running) work += Math.max(0, slot.running.dispatchedAt + slot.running.dispatch.expectedMs - now);
     return work / Math.max(1, this.slots.length);
