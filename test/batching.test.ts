@@ -2,7 +2,7 @@ import t from 'tap';
 import request from 'supertest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { planBatch } from '../dist/policy/batch-plan.js';
+import { planBatch, planLateBatch } from '../dist/policy/batch-plan.js';
 import { OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { FIXTURES, fixtures, startApp } from './helpers.js';
 
@@ -33,6 +33,24 @@ t.test('planBatch: the widest width, then the largest batch in which every membe
     const members = [member(30), ...companions.slice(0, plan.members - 1)];
     const images = members.reduce((a, m) => a + m.images, 0);
     t.ok(members.every((m) => cost(plan.width, images) <= m.deadline) && cost(plan.width, images) <= 40, `trial ${trial}: every member in time`);
+  }
+});
+
+t.test('planLateBatch: a late head drains in the largest batch that makes no one late who could be on time', async (t) => {
+  const member = (deadline: number, images = 1): { deadline: number; images: number } => ({ deadline, images });
+  // at 0.25 a job of n images costs n ms; the head is late (due at 0.5)
+  t.same(planLateBatch(0.25, 0, member(0.5), [], cost), { members: 1, costMs: 1 }, 'alone');
+  t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(0.8), member(0.9)], cost), { members: 4, costMs: 4 }, 'all late: all of them');
+  // a companion due at 3 makes it alone (1 ms), so the batch stops at 3 images
+  t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(3), member(100), member(100)], cost), { members: 3, costMs: 3 });
+  t.same(planLateBatch(0.25, 0, member(0.5), [member(2), member(100)], cost), { members: 2, costMs: 2 }, 'the on-time member bounds the batch');
+  for (let trial = 0; trial < 200; trial += 1) {
+    const companions = Array.from({ length: trial % 9 }, (_, i) => member(((trial * 7 + i * 13) % 12) / 2, 1 + (i % 2)));
+    const plan = planLateBatch(0.25, 0, member(0.5), companions, cost);
+    const images = 1 + companions.slice(0, plan.members - 1).reduce((a, m) => a + m.images, 0);
+    t.equal(plan.costMs, cost(0.25, images), `trial ${trial}: the cost of the batch taken`);
+    const onTime = companions.slice(0, plan.members - 1).filter((m) => m.deadline >= cost(0.25, m.images));
+    t.ok(plan.members === 1 || onTime.every((m) => plan.costMs <= m.deadline), `trial ${trial}: whoever could be on time still is`);
   }
 });
 
@@ -78,6 +96,10 @@ t.test('through the service: concurrent requests run in batches and get exactly 
     t.same(res.body.detections.map((d: { index: number }) => d.index), single.detections.map((d: { index: number }) => d.index));
     t.ok(res.body.detections.every((d: { score: number }, k: number) => Math.abs(d.score - single.detections[k].score) <= 1e-4), 'the same scores, to the answer\'s rounding');
   }
+  // requests already late (a budget no width can meet) still batch, at the narrowest width: overload drains
+  const late = await Promise.all(Array.from({ length: 16 }, () => request(app.server).post('/classify').set('X-Latency-Budget', '0.01').set('Content-Type', 'image/png').send(images[0]!.bytes)));
+  t.ok(late.every((r) => r.status === 200 && r.body.width === 0.25 && r.body.budget.outcome === 'infeasible'), 'served, narrowest, infeasible');
+  t.ok(late.some((r) => r.body.batchSize > 1), `late batches: ${late.map((r) => r.body.batchSize).join(' ')}`);
   const metrics = (await request(app.server).get('/metrics')).text;
   t.match(metrics, /slimmable_batch_size_bucket\{le="1",model="fashion-classifier",width="1"\} \d+/);
   t.match(metrics, /slimmable_batch_size_count\{model="fashion-detector",width="1"\} [1-9]/);

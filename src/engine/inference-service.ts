@@ -9,9 +9,9 @@ import type { SlimmableModel } from '../bundle/load-bundles.js';
 import { defaultOptions, type PipelineOptions } from '../bundle/pipeline.js';
 import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
-import { finishLimit, widestWithin } from '../policy/width-policy.js';
+import { finishLimit } from '../policy/width-policy.js';
 import { WorkDebt } from '../policy/work-debt.js';
-import { planBatch } from '../policy/batch-plan.js';
+import { planBatch, planLateBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
@@ -280,16 +280,19 @@ export class InferenceService {
           const head = { now, workDebtMs, deadline: due, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: cost(widths[widths.length - 1]!, images) };
           limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
         }
-        const plan = planBatch(allowed, now, limit, { deadline: due, images }, companions, cost);
-        const members = plan?.members ?? 1;
-        const batch = images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
+        const head = { deadline: due, images };
+        const plan = planBatch(allowed, now, limit, head, companions, cost);
+        if (plan === undefined) {
+          // the head is late even at the narrowest width: drain, at the narrowest width, in the largest batch that makes no one else late
+          const late = planLateBatch(allowed[0]!, now, head, companions, cost);
+          this.workDebt.add(late.costMs);
+          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, companions: late.members - 1 };
+        }
+        const batch = images + companions.slice(0, plan.members - 1).reduce((a, c) => a + c.images, 0);
         const restMs = allowed.map((width) => this.restMs(model.name, width, batch));
-        // no plan fits: the head alone, as wide as its own limit allows (the narrowest, in time or not)
-        const rule: Dispatch['rule'] =
-          deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan?.limitMs ?? Math.min(limit, due - now), widths: allowed, restMs };
-        const expectedMs = plan?.costMs ?? cost(rule.kind === 'fixed' ? rule.width : widestWithin(allowed, restMs, decode(batch), rule.ms), batch);
-        this.workDebt.add(expectedMs);
-        return { rule, expectedMs, companions: members - 1 };
+        const rule: Dispatch['rule'] = deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan.limitMs, widths: allowed, restMs };
+        this.workDebt.add(plan.costMs);
+        return { rule, expectedMs: plan.costMs, companions: plan.members - 1 };
       },
     };
   }

@@ -46,3 +46,25 @@ export function planBatch(widths: readonly number[], now: number, headLimitMs: n
   }
   return undefined;
 }
+
+/**
+ * When not even the head alone fits (overload: it is late at the narrowest width), the batch that
+ * drains the queue fastest without making anyone late who could still be on time: at `width` (the
+ * narrowest), the largest run of companions whose batch still finishes before the deadline of every
+ * member that would make it alone; members late in any case ride along for free. Serving the late
+ * head alone instead would run the narrowest width at batch 1 just when capacity matters most, and
+ * a queue that overflowed once would stay overflowed.
+ */
+export function planLateBatch(width: number, now: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): { members: number; costMs: number } {
+  let images = head.images;
+  let limitMs = Infinity;
+  let best = { members: 1, costMs: costMs(width, images) };
+  for (const [i, member] of companions.entries()) {
+    images += member.images;
+    const left = member.deadline - now;
+    if (left >= costMs(width, member.images)) limitMs = Math.min(limitMs, left);
+    const cost = costMs(width, images);
+    if (cost <= limitMs) best = { members: i + 2, costMs: cost };
+  }
+  return best;
+}
