@@ -13,10 +13,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY playground ./playground
 COPY deploy/docker/prune-native-binaries.sh ./
 # Compile, drop dev dependencies, then every native binary but linux/<this CPU>'s (onnxruntime-node
 # carries darwin and win32 builds too: production node_modules 335 MB -> 92 MB).
-RUN npx tsc -p . && npm prune --omit=dev && sh prune-native-binaries.sh
+RUN npx tsc -p . && npx tsc -p playground && npm prune --omit=dev && sh prune-native-binaries.sh
 
 FROM node:22-bookworm-slim
 WORKDIR /app
@@ -33,6 +34,9 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node models ./models
+# the playground's page and samples (its scripts are in dist/playground)
+COPY --chown=node:node playground/index.html playground/style.css ./playground/
+COPY --chown=node:node playground/samples ./playground/samples
 # The official image's unprivileged user (uid 1000, what the Kubernetes manifests' runAsUser says).
 USER node
 EXPOSE 8080

@@ -1,7 +1,8 @@
 /**
  * The service, read top to bottom: configuration -> connection limits -> request context -> errors
  * -> security -> metrics -> inference engine (models, pipelines, worker pool, latency model, width
- * policy) -> the API's description -> routes (health, models, metrics, image inference, v2).
+ * policy) -> the API's description -> routes (health, models, metrics, image inference, v2, stats)
+ * -> the playground page.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
@@ -23,6 +24,8 @@ import metricsRoutes from './routes/metrics.js';
 import inferenceRoutes from './routes/inference.js';
 import openapi from './plugins/openapi.js';
 import v2Routes from './routes/v2.js';
+import statsRoutes from './routes/stats.js';
+import playgroundRoutes from './routes/playground.js';
 
 export interface AppOptions {
   config: Config;
@@ -101,5 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (config.metricsPort === undefined) await app.register(metricsRoutes);
   await app.register(inferenceRoutes);
   await app.register(v2Routes);
+  await app.register(statsRoutes);
+  if (config.playground) await app.register(playgroundRoutes);
   return app;
 }

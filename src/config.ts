@@ -51,6 +51,8 @@ export interface Config {
   corsOrigins: string[];
   /** Helmet's security headers on every answer. */
   securityHeaders: boolean;
+  /** Serve the playground page at /playground/ (and redirect / there). */
+  playground: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -142,5 +144,6 @@ export function loadConfig(env: Env = process.env): Config {
     ...(metricsPort !== undefined && { metricsPort }),
     corsOrigins: list(env.CORS_ORIGINS),
     securityHeaders: flag(env, 'SECURITY_HEADERS', false),
+    playground: flag(env, 'PLAYGROUND', true),
   };
 }

@@ -70,6 +70,10 @@ t.test('Dockerfiles: Node 22, multi-stage, non-root, CUDA download skipped on CP
     const build = text.slice(0, text.lastIndexOf('\nFROM '));
     t.match(build, /^COPY deploy\/docker\/prune-native-binaries\.sh \.\/$/m, name);
     t.match(build, /^RUN .*npm prune --omit=dev && sh prune-native-binaries\.sh$/m, name);
+    t.match(build, /^COPY playground \.\/playground$/m, `${name}: the playground compiled`);
+    t.match(build, /^RUN npx tsc -p \. && npx tsc -p playground && /m, name);
+    t.match(text.slice(text.lastIndexOf('\nFROM ')), /^COPY .*playground\/index\.html playground\/style\.css \.\/playground\/$/m, `${name}: the playground's page`);
+    t.match(text.slice(text.lastIndexOf('\nFROM ')), /^COPY .*playground\/samples \.\/playground\/samples$/m, `${name}: its samples`);
     t.match(text.slice(text.lastIndexOf('\nFROM ')), /ORT_DISABLE_TELEMETRY=1/, `${name}: no ONNX Runtime telemetry files`);
   }
   t.ok(cuda.indexOf('ONNXRUNTIME_NODE_INSTALL=cuda12 node') < cuda.indexOf('sh prune-native-binaries.sh'), 'the CUDA provider is installed before the pruning');

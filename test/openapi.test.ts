@@ -17,7 +17,7 @@ t.test('/openapi.json is a valid OpenAPI 3 document naming every route', async (
   t.match(doc.openapi, /^3\./);
   await t.resolves(SwaggerParser.validate(structuredClone(doc) as never), 'swagger-parser validates it');
   const paths = Object.keys(doc.paths);
-  for (const path of ['/classify', '/detect', '/models', '/healthz', '/readyz', '/metrics', '/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/{name}', '/v2/models/{name}/ready', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer']) {
+  for (const path of ['/classify', '/detect', '/models', '/stats', '/healthz', '/readyz', '/metrics', '/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/{name}', '/v2/models/{name}/ready', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer']) {
     t.ok(paths.includes(path), path);
   }
   t.match(JSON.stringify(doc.paths['/classify']), /X-Latency-Budget|x-latency-budget/, 'headers documented');
@@ -41,6 +41,7 @@ t.test('every route answers what its schema declares', async (t) => {
   check('/detect', 'post', await request(app.server).post('/detect').set('Content-Type', 'image/png').send(scene));
   check('/detect', 'post', await request(app.server).post('/detect').set('Content-Type', 'image/png').send(Buffer.from('nope')));
   check('/models', 'get', await request(app.server).get('/models'));
+  check('/stats', 'get', await request(app.server).get('/stats'));
   check('/healthz', 'get', await request(app.server).get('/healthz'));
   check('/readyz', 'get', await request(app.server).get('/readyz'));
   check('/v2', 'get', await request(app.server).get('/v2'));

@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 
-const LATENCY_BUCKETS = exponentialBuckets(0.0005, 2, 16); // 0.5 ms .. 16 s
+export const LATENCY_BUCKETS = exponentialBuckets(0.0005, 2, 16); // 0.5 ms .. 16 s
 const ACCURACY_BUCKETS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1];
 
 export class ServiceMetrics {

@@ -1,6 +1,6 @@
 /**
  * Optional security, all off by default: bearer API keys (API_KEYS) on every route but the health
- * checks and the API's description, helmet's security headers (SECURITY_HEADERS), and CORS for an allow-list of origins
+ * checks and the pages (the API's description and the playground, whose calls need a key), helmet's security headers (SECURITY_HEADERS), and CORS for an allow-list of origins
  * (CORS_ORIGINS). Routes open to anyone say so with `config: { public: true }`.
  */
 import fp from 'fastify-plugin';
@@ -9,6 +9,9 @@ import helmet from '@fastify/helmet';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ServiceError } from '../errors.js';
+
+/** Pages that serve their own assets and hold no answers: the API's description and the playground. */
+const PUBLIC_PAGES = ['/docs', '/playground'];
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -34,8 +37,8 @@ export default fp(async function security(app: FastifyInstance) {
   if (config.apiKeys.length === 0) return;
   const keys = config.apiKeys.map(digest);
   app.addHook('onRequest', async (request, reply) => {
-    // the health checks, the API's description (/docs serves its own assets) and CORS preflights are open
-    if (request.routeOptions.config?.public === true || request.method === 'OPTIONS' || request.url.startsWith('/docs')) return;
+    // the health checks, the pages and CORS preflights are open; what the pages call is not
+    if (request.routeOptions.config?.public === true || request.method === 'OPTIONS' || PUBLIC_PAGES.some((page) => request.url.startsWith(page))) return;
     const header = request.headers.authorization ?? '';
     const presented = /^Bearer +(\S+)$/i.exec(header)?.[1];
     if (presented === undefined || !matchesKey(presented, keys)) {

@@ -189,6 +189,40 @@ export const MODELS_ANSWER = {
   },
 } as const;
 
+const COUNTER = { type: 'integer', minimum: 0 } as const;
+export const STATS_ANSWER = {
+  type: 'object',
+  required: ['at', 'latencyBoundsSeconds', 'models'],
+  properties: {
+    at: { type: 'number', description: 'when the snapshot was taken, ms since the epoch' },
+    latencyBoundsSeconds: { type: 'array', items: { type: 'number' }, description: 'upper bounds of the latency buckets' },
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'widths', 'shed', 'outcomes'],
+        properties: {
+          name: { type: 'string' },
+          widths: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['width', 'requests', 'latencyBuckets'],
+              properties: {
+                width: { type: 'number' },
+                requests: { ...COUNTER, description: 'inference requests answered at this width since start-up' },
+                latencyBuckets: { type: 'array', items: COUNTER, description: 'of those, answered within each bound (cumulative), then all of them' },
+              },
+            },
+          },
+          shed: { ...COUNTER, description: 'requests refused deadline_unreachable' },
+          outcomes: { type: 'object', required: ['met', 'missed', 'infeasible'], properties: { met: COUNTER, missed: COUNTER, infeasible: COUNTER } },
+        },
+      },
+    },
+  },
+} as const;
+
 export const HEALTH_ANSWERS = {
   live: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
   ready: {
