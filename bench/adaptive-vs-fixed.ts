@@ -39,6 +39,9 @@ const { values: args } = parseArgs({
     bursty: { type: 'string', default: '1,2' },
     modes: { type: 'string', default: 'deadline-plan,queue-aware,greedy,batching,shedding,fixed,previous' },
     out: { type: 'string' },
+    // full width's capacity in req/s to scale the loads by, instead of measuring it: the 3 s probe
+    // moves by 20% on a noisy machine, and a pinned rate keeps runs of different days comparable
+    capacity: { type: 'string' },
   },
 });
 const model = args.model;
@@ -78,9 +81,10 @@ const target = (port: number, width?: number) => ({
 const fullWidth = widths[widths.length - 1]!;
 const narrowest = widths[0]!;
 // What one width alone sustains on the default server: 32 back-to-back clients for 3 s.
-const full = await closedLoopRate(target(server.port, fullWidth), 32, 3000);
+const measuredFull = await closedLoopRate(target(server.port, fullWidth), 32, 3000);
 const narrow = await closedLoopRate(target(server.port, narrowest), 32, 3000);
-console.log(`${model}: capacity (closed loop, 32 clients): full width ${full.toFixed(0)} req/s, narrowest ${narrow.toFixed(0)} req/s (${(narrow / full).toFixed(2)}x)`);
+const full = args.capacity ? Number(args.capacity) : measuredFull;
+console.log(`${model}: capacity (closed loop, 32 clients): full width ${measuredFull.toFixed(0)} req/s, narrowest ${narrow.toFixed(0)} req/s (${(narrow / measuredFull).toFixed(2)}x)${args.capacity ? `; loads scaled by a pinned ${full} req/s` : ''}`);
 
 const modes: [string, number, number | undefined][] = [];
 for (const [name, s] of servers) modes.push([name === 'previous engine' ? name : `adaptive ${name}`, s.port, undefined]);
@@ -120,6 +124,6 @@ const out = args.out ?? join(ROOT, 'bench', 'results', `adaptive-vs-fixed-${mode
 const accuracy = Object.fromEntries(widths.map((w) => [String(w), accuracyOf(w)]));
 writeFileSync(
   out,
-  JSON.stringify({ model, task: entry.task, metric: entry.metric, endpoint, budgetMs, seconds, server: THIS_SERVER.replace(`${ROOT}/`, ''), previous: args.previous ?? null, accuracy, accuracySource: args['accuracy-source'] ?? 'bundle manifest (measured)', capacity: { full, narrowest: narrow }, rows }, null, 2) + '\n',
+  JSON.stringify({ model, task: entry.task, metric: entry.metric, endpoint, budgetMs, seconds, server: THIS_SERVER.replace(`${ROOT}/`, ''), previous: args.previous ?? null, accuracy, accuracySource: args['accuracy-source'] ?? 'bundle manifest (measured)', capacity: { full, narrowest: narrow, measuredFull, pinned: args.capacity !== undefined }, rows }, null, 2) + '\n',
 );
 console.log(`wrote ${out}`);

@@ -94,8 +94,9 @@ def adaptive_table(result: dict[str, Any]) -> str:
                      f"{100 * s['sloAttainment']:.1f}%", f"{100 * s['deliveredAccuracy']:.2f}%", str(s["errors"]), served])
     capacity = result["capacity"]
     return (f"**{result['model']}** (`{result['endpoint']}`), budget {result['budgetMs']} ms, {result['seconds']} s per point; "
-            f"capacity (closed loop, 32 clients): full width {capacity['full']:.0f} req/s, narrowest {capacity['narrowest']:.0f} req/s; "
-            f"accuracy per width ({result.get('accuracySource', 'bundle manifest (measured)')}): "
+            f"capacity (closed loop, 32 clients): full width {capacity.get('measuredFull', capacity['full']):.0f} req/s, narrowest {capacity['narrowest']:.0f} req/s; "
+            + (f"loads are multiples of a pinned {capacity['full']:.0f} req/s; " if capacity.get("pinned") else "")
+            + f"accuracy per width ({result.get('accuracySource', 'bundle manifest (measured)')}): "
             + ", ".join(f"{w}: {100 * a:.2f}%" for w, a in result.get("accuracy", {}).items()) + "\n\n"
             + table(["pattern", "load", "offered req/s", "mode", "throughput req/s", "p50 ms", "p99 ms", "within budget", "accuracy delivered", "errors", "widths served"], rows))
 
@@ -170,6 +171,9 @@ def summary(results_dir: Path) -> str:
         parts += ["## Batching capacity\n", batching_table(json.loads(batching.read_text()))]
     for path in sorted(results_dir.glob("adaptive-vs-fixed-*.json")):
         parts += ["## Adaptive vs fixed width (open loop)\n", adaptive_table(json.loads(path.read_text()))]
+    for path in sorted(results_dir.glob("batching-*.json")):
+        if path.name != batching.name:
+            parts += ["## Batching and shedding under load (open loop)\n", adaptive_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"
     if prometheus.exists():
         parts += ["## Read back through a real Prometheus\n", prometheus_table(json.loads(prometheus.read_text()))]

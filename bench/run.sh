@@ -7,6 +7,9 @@ PY=/usr/bin/python3
 DETECTOR_BUDGET_MS=${DETECTOR_BUDGET_MS:-20}
 MOBILENET_BUDGET_MS=${MOBILENET_BUDGET_MS:-50}
 SECONDS_PER_POINT=${SECONDS_PER_POINT:-8}
+# The detector's full-width capacity (req/s) the batching run scales its loads by; empty: measure
+# it (a 3 s probe that moves by 20% on a noisy machine; docs/benchmarks.md pins 92).
+DETECTOR_CAPACITY=${DETECTOR_CAPACITY:-}
 # Published ImageNet top-1 of S-MobileNetV2 (the paper's model table): the latency-only model has
 # random weights, so its "delivered accuracy" is what the paper's weights would deliver.
 MOBILENET_PUBLISHED_TOP1=0.35=0.597,0.5=0.644,0.75=0.689,1=0.705
@@ -51,6 +54,12 @@ node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTO
 node dist-bench/adaptive-vs-fixed.js --model s-mobilenet-v2-latency-only --models-dir bench/tmp --budget "$MOBILENET_BUDGET_MS" \
   --seconds "$SECONDS_PER_POINT" --previous "$PREVIOUS" --accuracy "$MOBILENET_PUBLISHED_TOP1" --accuracy-source "published ImageNet top-1 of S-MobileNetV2 (random weights here: latency only)" \
   | tee bench/results/adaptive-vs-fixed-s-mobilenet-v2-latency-only.txt
+
+echo "== batching and shedding under load: 1x-3x steady, 2x bursty"
+node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" \
+  --loads 1,2,3 --bursty 2 --modes deadline-plan,batching,shedding,fixed ${DETECTOR_CAPACITY:+--capacity "$DETECTOR_CAPACITY"} \
+  --out bench/results/batching-fashion-detector.json \
+  | tee bench/results/batching-fashion-detector.txt
 
 echo "== real Prometheus"
 node dist-bench/prometheus-check.js | tee bench/results/prometheus-check.txt

@@ -26,6 +26,7 @@ t.test('planBatch: the widest width, then the largest batch in which every membe
   t.match(planBatch([0.25, 0.5], 0, 7, member(100), [member(100, 3)], cost), { width: 0.5, members: 1 }, 'width before batch');
   t.match(planBatch([0.25], 0, 7, member(100), [member(100, 3)], cost), { width: 0.25, members: 2, costMs: 4 });
   t.equal(planBatch(WIDTHS, 0, 0.5, member(100), [member(100)], cost), undefined, 'not even the head alone at the narrowest width');
+  t.match(planBatch(WIDTHS, 0, 100, member(100), [{ deadline: 0.5, images: 1, late: true }, member(100)], cost), { width: 1, members: 3 }, 'a late companion rides along, bounding no deadline');
   for (let trial = 0; trial < 200; trial += 1) {
     const companions = Array.from({ length: trial % 9 }, (_, i) => member(5 + ((trial * 7 + i * 13) % 60), 1 + (i % 2)));
     const plan = planBatch(WIDTHS, 0, 40, member(30), companions, cost);
@@ -37,8 +38,8 @@ t.test('planBatch: the widest width, then the largest batch in which every membe
 });
 
 t.test('planLateBatch: a late head drains in the largest batch that makes no one late who could be on time', async (t) => {
-  const member = (deadline: number, images = 1): { deadline: number; images: number } => ({ deadline, images });
-  // at 0.25 a job of n images costs n ms; the head is late (due at 0.5)
+  // at 0.25 a job of n images costs n ms: a member due sooner than that is late; the head is late (due at 0.5)
+  const member = (deadline: number, images = 1): { deadline: number; images: number; late: boolean } => ({ deadline, images, late: deadline < images });
   t.same(planLateBatch(0.25, 0, member(0.5), [], cost), { members: 1, costMs: 1 }, 'alone');
   t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(0.8), member(0.9)], cost), { members: 4, costMs: 4 }, 'all late: all of them');
   // a companion due at 3 makes it alone (1 ms), so the batch stops at 3 images

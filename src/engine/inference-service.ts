@@ -15,7 +15,7 @@ import { planBatch, planLateBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
-import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
+import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, isLate, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
@@ -255,8 +255,9 @@ export class InferenceService {
     const cost = (width: number, n: number): number => decode(n) + this.restMs(model.name, width, n);
     const floor = deadline.forcedWidth ?? widths[0]!;
     const floorMs = (): number => cost(floor, images);
-    // shedding refuses only what would be late on average, not merely in the tail
-    const meanFloorMs = (): number => (decodes ? images * this.latency.estimate(model.name, 'decode').mean : 0) + this.latency.estimate(model.name, floor, images).mean;
+    // lateness and shedding go by the mean: a request is refused only if it would be late on average, not merely in the tail
+    const meanCost = (width: number, n: number): number => (decodes ? n * this.latency.estimate(model.name, 'decode').mean : 0) + this.latency.estimate(model.name, width, n).mean;
+    const meanFloorMs = (): number => meanCost(floor, images);
     const due = deadline.arrivedAt + deadline.budgetMs;
     const batchable = this.config.maxBatchSize > 1 && payload.kind === 'pipeline' && payload.input.kind === 'images';
     return {
@@ -268,11 +269,14 @@ export class InferenceService {
       ...(batchable && { batchKey: `${model.name} ${JSON.stringify(payload.options)} ${deadline.forcedWidth ?? 'budget'}` }),
       floorMs,
       meanFloorMs,
-      dispatch: (now: number, view: QueueView, companions: readonly Job[]): Dispatch => {
-        if (this.config.shedLateRequests && now + meanFloorMs() > due) {
+      // shedding: a job that turns late while it waits is refused rather than served late
+      ...(this.config.shedLateRequests && {
+        refuseLate: () => {
           this.observer.onShed(model.name);
-          throw unreachable(deadline.budgetMs);
-        }
+          return unreachable(deadline.budgetMs);
+        },
+      }),
+      dispatch: (now: number, view: QueueView, companions: readonly Job[]): Dispatch => {
         const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
         const allowed = deadline.forcedWidth === undefined ? widths : [deadline.forcedWidth];
         let limit = Infinity;
@@ -281,18 +285,19 @@ export class InferenceService {
           limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
         }
         const head = { deadline: due, images };
-        const plan = planBatch(allowed, now, limit, head, companions, cost);
+        const members = companions.map((c) => ({ deadline: c.deadline, images: c.images, late: isLate(c, now) }));
+        const plan = planBatch(allowed, now, limit, head, members, cost);
         if (plan === undefined) {
           // the head is late even at the narrowest width: drain, at the narrowest width, in the largest batch that makes no one else late
-          const late = planLateBatch(allowed[0]!, now, head, companions, cost);
+          const late = planLateBatch(allowed[0]!, now, head, members, cost);
           this.workDebt.add(late.costMs);
-          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, companions: late.members - 1 };
+          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, images + members.slice(0, late.members - 1).reduce((a, c) => a + c.images, 0)), companions: late.members - 1 };
         }
         const batch = images + companions.slice(0, plan.members - 1).reduce((a, c) => a + c.images, 0);
         const restMs = allowed.map((width) => this.restMs(model.name, width, batch));
         const rule: Dispatch['rule'] = deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan.limitMs, widths: allowed, restMs };
         this.workDebt.add(plan.costMs);
-        return { rule, expectedMs: plan.costMs, companions: plan.members - 1 };
+        return { rule, expectedMs: plan.costMs, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
       },
     };
   }

@@ -7,9 +7,15 @@
  * queue wait is then a measurement, not a guess. The worker binds the final width once the image
  * is decoded (src/engine/protocol.ts, WidthRule), so the decode time is a measurement too.
  *
+ * The head is the earliest deadline that can still be met. A job that cannot, even at its narrowest
+ * width (it is late), yields to the ones that can: serving it first would only make them late too,
+ * the domino effect of plain earliest-deadline-first under overload, and a queue that fell behind
+ * once would stay behind. Late jobs ride along in batches and run when nothing on time waits; with
+ * shedding (`refuseLate`) they are refused instead.
+ *
  * Jobs that may run together (the same `batchKey`: model, options and width rule) are offered to
- * the head as companions; it says how many ride along, and they run as one batch on one worker,
- * each answered with its own share of the result.
+ * the head as companions, the on-time ones first; it says how many ride along, and they run as one
+ * batch on one worker, each answered with its own share of the result.
  */
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
@@ -35,6 +41,8 @@ export interface Dispatch {
   rule: WidthRule;
   /** Predicted ms the job will take under that rule (to plan the jobs behind it). */
   expectedMs: number;
+  /** The same on average (what the work ahead of a new job is estimated with); default expectedMs. */
+  meanMs?: number;
   /** How many of the companions offered run with it, in their order (0: alone). */
   companions: number;
 }
@@ -55,9 +63,17 @@ export interface Job {
   floorMs(): number;
   /** The same on average (the planning above uses the tail; shedding uses this). */
   meanFloorMs(): number;
-  /** Called when a worker is free for this job, with the queued jobs that may join it (deadline
-   * order): the rule its worker binds the width with, and how many of them join. */
+  /** Called when a worker is free for this job, with the queued jobs that may join it (on-time
+   * ones, then late ones, each in deadline order): the rule its worker binds the width with, and
+   * how many of them join. */
   dispatch(now: number, view: QueueView, companions: readonly Job[]): Dispatch;
+  /** When set, a late job is refused with this error instead of waiting to be served late. */
+  refuseLate?(): Error;
+}
+
+/** Whether a job can no longer meet its deadline, even at its narrowest width (on average). */
+export function isLate(job: Job, now: number): boolean {
+  return now + job.meanFloorMs() > job.deadline;
 }
 
 export interface JobResult {
@@ -178,16 +194,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.slots.filter((s) => s.running).length;
   }
 
-  /** Expected ms until a job due at `deadline` would start: the work queued ahead of it (at its
-   * floor, on average) and what the running jobs have left, shared by the workers. */
+  /** Expected ms until a job due at `deadline` would start: the on-time work queued ahead of it (at
+   * its floor, on average; late jobs yield) and what the running jobs have left, shared by the workers. */
   workAheadMs(deadline: number, now = performance.now()): number {
     let work = 0;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
       if (job.deadline > deadline) break;
-      work += job.meanFloorMs();
+      if (!isLate(job, now)) work += job.meanFloorMs();
     }
-    for (const slot of this.slots) if (slot.running) work += Math.max(0, slot.running.dispatchedAt + slot.running.dispatch.expectedMs - now);
+    for (const slot of this.slots) if (slot.running) work += Math.max(0, slot.running.dispatchedAt + (slot.running.dispatch.meanMs ?? slot.running.dispatch.expectedMs) - now);
     return work / Math.max(1, this.slots.length);
   }
 
@@ -352,14 +368,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
       if (slot.running || !slot.ready) continue;
-      const head = this.queue[0]!;
       const now = performance.now();
-      const candidates = this.companionsOf(head);
+      const head = this.nextHead(now);
+      if (!head) return;
+      const candidates = this.companionsOf(head, now);
       if (this.waitForBatch(head, candidates, now)) return;
-      this.queue.shift();
+      this.queue.splice(this.queue.indexOf(head), 1);
       let dispatch: Dispatch;
       try {
-        dispatch = head.job.dispatch(now, this.view(now, slot, candidates), candidates.map((c) => c.job));
+        dispatch = head.job.dispatch(now, this.view(now, slot, head, candidates), candidates.map((c) => c.job));
       } catch (error) {
         clearTimeout(head.timer);
         head.reject(error as Error);
@@ -393,15 +410,36 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return true;
   }
 
-  /** The queued jobs that may join the head, in deadline order, within the batch's image bound. */
-  private companionsOf(head: Pending): Pending[] {
+  /** The earliest deadline that can still be met; when none can, the earliest. Late jobs that are
+   * to be refused (shedding) are refused on the way. */
+  private nextHead(now: number): Pending | undefined {
+    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
+      const pending = this.queue[i]!;
+      if (!isLate(pending.job, now)) return pending;
+      if (pending.job.refuseLate) {
+        this.queue.splice(i, 1);
+        i -= 1;
+        clearTimeout(pending.timer);
+        pending.reject(pending.job.refuseLate());
+      }
+    }
+    return this.queue[0];
+  }
+
+  /** The queued jobs that may join the head, the on-time ones first, each in deadline order, within
+   * the batch's image bound. */
+  private companionsOf(head: Pending, now: number): Pending[] {
     const { job } = head;
     if (job.batchKey === undefined) return [];
-    const found: Pending[] = [];
-    let images = job.images;
+    const onTime: Pending[] = [];
+    const late: Pending[] = [];
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const other = this.queue[i]!;
-      if (other === head || other.job.batchKey !== job.batchKey) continue;
+      if (other !== head && other.job.batchKey === job.batchKey) (isLate(other.job, now) ? late : onTime).push(other);
+    }
+    const found: Pending[] = [];
+    let images = job.images;
+    for (const other of [...onTime, ...late]) {
       if (images + other.job.images > this.options.maxBatchImages) break;
       images += other.job.images;
       found.push(other);
@@ -409,13 +447,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return found;
   }
 
-  /** The queue without the head's candidate companions (they leave with it, or wait for the next worker). */
-  private view(now: number, free: Slot, candidates: readonly Pending[]): QueueView {
+  /** The on-time queue without the head and its candidate companions (they leave with it, or wait
+   * for the next worker); late jobs yield, so they do not bound the head's width. */
+  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[]): QueueView {
     const waiting: Waiting[] = [];
-    const riding = new Set(candidates);
+    const riding = new Set([head, ...candidates]);
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
-      if (riding.has(this.queue[i]!)) continue;
       const job = this.queue[i]!.job;
+      if (riding.has(this.queue[i]!) || isLate(job, now)) continue;
       waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
     const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));

@@ -12,6 +12,8 @@ export interface BatchMember {
   deadline: number;
   /** images it brings */
   images: number;
+  /** late in any case (not on time even alone at the narrowest width): rides along, bounds no deadline */
+  late?: boolean;
 }
 
 export interface BatchPlan {
@@ -34,7 +36,7 @@ export function planBatch(widths: readonly number[], now: number, headLimitMs: n
   const prefixes: { images: number; limitMs: number }[] = [{ images: head.images, limitMs: Math.min(headLimitMs, head.deadline - now) }];
   for (const member of companions) {
     const last = prefixes[prefixes.length - 1]!;
-    prefixes.push({ images: last.images + member.images, limitMs: Math.min(last.limitMs, member.deadline - now) });
+    prefixes.push({ images: last.images + member.images, limitMs: member.late ? last.limitMs : Math.min(last.limitMs, member.deadline - now) });
   }
   for (let w = widths.length - 1; w >= 0; w -= 1) {
     const width = widths[w]!;
@@ -48,12 +50,12 @@ export function planBatch(widths: readonly number[], now: number, headLimitMs: n
 }
 
 /**
- * When not even the head alone fits (overload: it is late at the narrowest width), the batch that
- * drains the queue fastest without making anyone late who could still be on time: at `width` (the
- * narrowest), the largest run of companions whose batch still finishes before the deadline of every
- * member that would make it alone; members late in any case ride along for free. Serving the late
- * head alone instead would run the narrowest width at batch 1 just when capacity matters most, and
- * a queue that overflowed once would stay overflowed.
+ * When not even the head alone fits (overload: nothing queued can be on time, or the head only on
+ * average), the batch that drains the queue fastest without making anyone late who could still be
+ * on time: at `width` (the narrowest), the largest run of companions whose batch still finishes
+ * before the deadline of every member that is not late; late members ride along for free. Serving
+ * a late head alone instead would run the narrowest width at batch 1 just when capacity matters
+ * most.
  */
 export function planLateBatch(width: number, now: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): { members: number; costMs: number } {
   let images = head.images;
@@ -61,8 +63,7 @@ export function planLateBatch(width: number, now: number, head: BatchMember, com
   let best = { members: 1, costMs: costMs(width, images) };
   for (const [i, member] of companions.entries()) {
     images += member.images;
-    const left = member.deadline - now;
-    if (left >= costMs(width, member.images)) limitMs = Math.min(limitMs, left);
+    if (!member.late) limitMs = Math.min(limitMs, member.deadline - now);
     const cost = costMs(width, images);
     if (cost <= limitMs) best = { members: i + 2, costMs: cost };
   }
