@@ -2,10 +2,10 @@ import t from 'tap';
 import request from 'supertest';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { Ajv } from 'ajv';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { FIXTURES, fixtures, startApp } from './helpers.js';
+import { NEEDS_CHROMIUM, openPage } from './browser.js';
 
 // The OpenAPI document is generated from the routes' own schemas: it must be valid, list every
 // route, and every route's real answers must match what it declares.
@@ -55,20 +55,9 @@ t.test('every route answers what its schema declares', async (t) => {
   check('/v2/models/{name}/infer', 'post', await request(app.server).post('/v2/models/fashion-classifier/infer').send({ inputs: [] }));
 });
 
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-t.test('/docs renders the API in a real browser', { skip: chromium ? false : 'Chromium not installed (apt-get install chromium; .ci/run does)' }, async (t) => {
-  const { chromium: browserType } = await import('playwright-core');
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
-  const browser = await browserType.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
-  t.teardown(() => browser.close());
-  const page = await browser.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
-  await page.goto(`http://127.0.0.1:${port}/docs`);
+t.test('/docs renders the API in a real browser', NEEDS_CHROMIUM, async (t) => {
+  const { page, origin, problems } = await openPage(t, app);
+  await page.goto(`${origin}/docs`);
   await page.waitForSelector('.opblock', { timeout: 20_000 });
   const operations = await page.locator('.opblock-summary-path').allInnerTexts();
   t.ok(operations.some((o) => o.includes('/classify')), `operations listed: ${operations.length}`);

@@ -1,12 +1,12 @@
 import t from 'tap';
 import request from 'supertest';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { histogramQuantile, windowSeries } from '../dist/playground/stats-window.js';
 import { parseServerTiming, type StatsSnapshot } from '../dist/playground/api.js';
 import { BOX_COLOUR } from '../dist/playground/draw.js';
 import { fixtures, startApp } from './helpers.js';
+import { NEEDS_CHROMIUM, openPage } from './browser.js';
 
 // The playground is a page of the running service: served with its security knobs (here API keys
 // and helmet's headers, CSP included), driven in headless Chromium against real models.
@@ -94,19 +94,8 @@ t.test('the page\'s arithmetic: windowed quantiles and rates from counter snapsh
   ]);
 });
 
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-t.test('in a real browser: classify, the budget slider, a forced width, boxes drawn, a burst charted', { skip: chromium ? false : 'Chromium not installed (apt-get install chromium; .ci/run does)' }, async (t) => {
-  const { chromium: browserType } = await import('playwright-core');
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
-  const browser = await browserType.launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
-  t.teardown(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
+t.test('in a real browser: classify, the budget slider, a forced width, boxes drawn, a burst charted', NEEDS_CHROMIUM, async (t) => {
+  const { page, origin, problems } = await openPage(t, app, { width: 1280, height: 900 });
   const screenshots = process.env.PLAYGROUND_SCREENSHOTS ? resolve(process.env.PLAYGROUND_SCREENSHOTS) : undefined;
   if (screenshots) mkdirSync(screenshots, { recursive: true });
   const servedWidth = async (): Promise<string | null> => page.locator('#image').getAttribute('data-width');
@@ -117,7 +106,7 @@ t.test('in a real browser: classify, the budget slider, a forced width, boxes dr
     await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('#answer')!.dataset.answers) > n, before, { timeout: 20_000 });
   };
 
-  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.goto(`${origin}/`);
   await page.locator('#api-key').waitFor({ state: 'visible', timeout: 20_000 });
   t.match(await page.locator('#service').innerText(), /needs an API key/, 'asks for the key');
   await page.locator('#api-key').fill(KEY);
