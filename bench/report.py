@@ -84,13 +84,18 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
+def ms(value: float | None) -> str:
+    """A latency in ms; none when nothing was answered."""
+    return "-" if value is None else f"{value:.1f}"
+
+
 def adaptive_table(result: dict[str, Any]) -> str:
     rows = []
     for r in result["rows"]:
         s = r["summary"]
         total = sum(s["widths"].values()) or 1
         served = ", ".join(f"{w}: {100 * n / total:.0f}%" for w, n in sorted(s["widths"].items(), key=lambda kv: float(kv[0])))
-        rows.append([r["pattern"], f"{r['load']:g}x", f"{s['offered']:.0f}", r["mode"], f"{s['throughput']:.0f}", f"{s['p50']:.1f}", f"{s['p99']:.1f}",
+        rows.append([r["pattern"], f"{r['load']:g}x", f"{s['offered']:.0f}", r["mode"], f"{s['throughput']:.0f}", ms(s['p50']), ms(s['p99']),
                      f"{100 * s['sloAttainment']:.1f}%", f"{100 * s['deliveredAccuracy']:.2f}%", str(s["errors"]), served])
     capacity = result["capacity"]
     return (f"**{result['model']}** (`{result['endpoint']}`), budget {result['budgetMs']} ms, {result['seconds']} s per point; "

@@ -136,6 +136,21 @@ t.test('the online latency model predicts mean and tail of recent measurements',
   t.equal(model.estimate('m', 0.5).samples, 0, 'widths are tracked separately');
 });
 
+t.test('a hiccup among few samples is not the tail: a window reads its quantile as if it were full', async (t) => {
+  // p99 of a 256-sample window lets the 2 largest through; with 60 samples it would otherwise be their maximum
+  const model = new OnlineLatencyModel(0.99, 256);
+  model.calibrate('m', 1, 5);
+  for (let i = 0; i < 59; i += 1) model.observe('m', 1, 5 + (i % 3));
+  const quiet = model.estimate('m', 1).tail;
+  model.observe('m', 1, 40); // one cold request
+  t.ok(model.estimate('m', 1).tail - quiet < 1, `one hiccup leaves the tail (${quiet.toFixed(2)} -> ${model.estimate('m', 1).tail.toFixed(2)} ms)`);
+  for (let i = 0; i < 3; i += 1) model.observe('m', 1, 40);
+  t.ok(model.estimate('m', 1).tail > 30, 'a few of them are the tail');
+  const decode = new OnlineLatencyModel(0.9, 10);
+  for (const ms of [1, 1, 1, 50]) decode.observe('m', 'decode', ms);
+  t.equal(decode.estimate('m', 'decode').tail, 1, 'decoding too: 1 of 10 may pass above the p90');
+});
+
 t.test('through HTTP, the budget picks the width the (injected) latency model predicts', async (t) => {
   // Widely spaced fake compute times, so the few ms of real decoding cannot change the answer.
   const fake: Record<string, number> = { decode: 0, 0.25: 1, 0.5: 100, 0.75: 1000, 1: 10000 };

@@ -116,6 +116,19 @@ export class FixedLatencyModel implements LatencyModel {
   observe(): void {}
 }
 
+/**
+ * Where the q-quantile of n sorted samples is read: below the (1 - q) x capacity largest, the
+ * samples a full window lets through above its quantile. Read that way whatever the fill, so while
+ * a window holds few samples (after start-up, at a low request rate) a single hiccup (a cold first
+ * request, a GC pause, a descheduled thread) is not its tail: with 60 samples the p99 would be
+ * their maximum, and one 30 ms request would have every later one planned as infeasible until 256
+ * more had passed. A full window reads exactly its q-quantile.
+ */
+function tailIndex(n: number, q: number, capacity: number): number {
+  const above = Math.floor((1 - q) * capacity + 1e-9);
+  return Math.max(0, n - 1 - above);
+}
+
 /** The last `capacity` (measured, calibrated) pairs of a model's widths, fitted as
  * measured = calibrated x factor + excess, with the excess's quantile (refitted after a change). */
 class WidthWindow {
@@ -150,7 +163,7 @@ class WidthWindow {
     if (this.fitted) return this.fitted;
     const factor = this.measuredSum / this.calibratedSum;
     const excess = this.measured.map((ms, i) => ms - this.calibrated[i]! * factor).sort((a, b) => a - b);
-    this.fitted = { factor, excess: Math.max(0, excess[Math.min(excess.length - 1, Math.ceil(this.quantile * excess.length) - 1)]!) };
+    this.fitted = { factor, excess: Math.max(0, excess[tailIndex(excess.length, this.quantile, this.capacity)]!) };
     return this.fitted;
   }
 }
@@ -173,7 +186,7 @@ class Window {
   }
 
   quantile(q: number): number {
-    return this.sorted[Math.min(this.sorted.length - 1, Math.ceil(q * this.sorted.length) - 1)]!;
+    return this.sorted[tailIndex(this.sorted.length, q, this.capacity)]!;
   }
 
   add(ms: number): void {
