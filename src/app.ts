@@ -15,7 +15,7 @@ import { OnlineLatencyModel, type LatencyModel } from './policy/latency-model.js
 import connections, { clientErrorHandler } from './plugins/connections.js';
 import requestContext from './plugins/request-context.js';
 import security from './plugins/security.js';
-import errors from './plugins/errors.js';
+import errors, { frameworkErrorHandler } from './plugins/errors.js';
 import metrics from './plugins/metrics.js';
 import inference from './plugins/inference.js';
 import healthRoutes from './routes/health.js';
@@ -81,6 +81,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     connectionTimeout: config.idleSocketTimeoutMs,
     clientErrorHandler,
+    // a URL Fastify cannot even route (a broken %-escape) answers like every other error
+    frameworkErrors: frameworkErrorHandler,
     // Parameters are validated as they are sent: no coercion, and unknown ones are errors, not dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });

@@ -60,6 +60,18 @@ for (const c of cases) {
   });
 }
 
+t.test('a URL with a broken %-escape: 400 bad_request in the catalogue shape, on every path', async (t) => {
+  for (const path of ['/%', '/classify%', '/playground/%', '/models/%zz']) {
+    const res = await request(app.server).get(path);
+    t.equal(res.status, 400, path);
+    t.same(Object.keys(res.body).sort(), ['error', 'message'], `${path}: our body, not Fastify's`);
+    t.equal(res.body.error, 'bad_request');
+  }
+  const v2 = await request(app.server).get('/v2/models/%/ready');
+  t.equal(v2.status, 400);
+  t.match(v2.body, { error: /^bad_request: / }, 'v2 paths answer in the protocol\'s shape');
+});
+
 t.test('the process is still up and serving after all of that', async (t) => {
   const health = await request(app.server).get('/healthz');
   t.equal(health.status, 200);

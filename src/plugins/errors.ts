@@ -5,7 +5,7 @@
  * the request context.
  */
 import fp from 'fastify-plugin';
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, ServiceError, type ErrorBody, type ErrorCode } from '../errors.js';
 import { declaredParameter } from '../routes/schemas.js';
 
@@ -75,6 +75,21 @@ function shaped(body: ErrorBody, protocol: 'v2' | undefined): ErrorBody | { erro
   return protocol === 'v2' ? { error: `${body.error}: ${body.message}` } : body;
 }
 
+/** Whether a path is the Open Inference Protocol's (its errors take that protocol's shape). */
+function isV2(url: string): boolean {
+  const path = url.split('?')[0]!;
+  return path === '/v2' || path.startsWith('/v2/');
+}
+
+/**
+ * Errors Fastify raises before any route is found (a URL with a broken %-escape), for Fastify's
+ * `frameworkErrors` option: the same catalogue answer as every other error, not Fastify's own body.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body, headers } = toErrorResponse(error, request);
+  void reply.code(status).headers(headers).send(shaped(body, isV2(request.url) ? 'v2' : undefined));
+}
+
 export default fp(async function errors(app: FastifyInstance) {
   app.setErrorHandler((error, request, reply) => {
     const { status, body, headers } = toErrorResponse(error as FastifyError, request);
@@ -84,8 +99,7 @@ export default fp(async function errors(app: FastifyInstance) {
     return reply.code(status).headers(headers).send(shaped(body, request.routeOptions.config?.protocol));
   });
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0]!;
-    const body: ErrorBody = { error: 'not_found', message: `no route ${request.method} ${path}` };
-    return reply.code(404).send(shaped(body, path === '/v2' || path.startsWith('/v2/') ? 'v2' : undefined));
+    const body: ErrorBody = { error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]!}` };
+    return reply.code(404).send(shaped(body, isV2(request.url) ? 'v2' : undefined));
   });
 });
