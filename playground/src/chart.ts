@@ -43,6 +43,7 @@ export function drawChart(canvas: HTMLCanvasElement, series: readonly Series[], 
   const xMax = Math.max(...all.map((p) => p.x));
   const yMin = options.yMin ?? Math.min(...all.map((p) => p.y));
   const yMax = Math.max(options.yMax ?? -Infinity, ...all.map((p) => p.y), yMin + 1e-9);
+  canvas.dataset.yMax = String(yMax); // what the chart's top stands for (the browser test reads it)
   const xSpan = xMax - xMin || 1;
   const ySpan = yMax - yMin || 1;
   const px = (x: number): number => plotted.x + ((x - xMin) / xSpan) * plotted.w;
