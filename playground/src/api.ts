@@ -20,31 +20,16 @@ export interface ModelsAnswer {
   models: ModelInfo[];
 }
 
-export interface Box {
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-}
+// The answers' shapes are the server's own declarations (compiled to dist/ before the page), so
+// the page cannot drift from what the routes send.
+import type { CommonAnswer } from '../../dist/routes/serve-image.js';
+import type { PipelineAnswer } from '../../dist/engine/execute-pipeline.js';
+import type { StatsSnapshot } from '../../dist/metrics/stats.js';
 
-export interface Answer {
-  model: string;
-  width: number;
-  widthSelection: 'budget' | 'forced';
-  expectedAccuracy: number;
-  metric: string;
-  budget: { ms: number; source: string; predictedMs: number; met: boolean; outcome: 'met' | 'missed' | 'infeasible' };
-  timings: { queueMs: number; preprocessMs: number; inferenceMs: number; totalMs: number };
-  batchSize: number;
-  predictions?: { label: string; index: number; score: number }[];
-  detections?: { label: string; score: number; box: Box }[];
-}
+export type { StatsSnapshot };
 
-export interface StatsSnapshot {
-  at: number;
-  latencyBoundsSeconds: number[];
-  models: { name: string; widths: { width: number; requests: number; latencyBuckets: number[] }[]; shed: number; outcomes: { met: number; missed: number; infeasible: number } }[];
-}
+/** What /classify and /detect answer. */
+export type Answer = CommonAnswer & PipelineAnswer;
 
 export interface ServerTiming {
   name: string;

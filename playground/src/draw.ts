@@ -1,5 +1,5 @@
 /** The image and, for detections, its boxes with label and score, drawn on a canvas. */
-import type { Box } from './api.js';
+import type { Detection } from '../../dist/vision/detection.js';
 
 /** The box colour: saturated, so it stands out on the grayscale samples (the browser test looks for it). */
 export const BOX_COLOUR = '#ff2d7a';
@@ -15,7 +15,7 @@ export function drawImage(canvas: HTMLCanvasElement, image: ImageBitmap): number
   return scale;
 }
 
-export function drawBoxes(canvas: HTMLCanvasElement, scale: number, detections: readonly { label: string; score: number; box: Box }[]): void {
+export function drawBoxes(canvas: HTMLCanvasElement, scale: number, detections: readonly Detection[]): void {
   const ctx = canvas.getContext('2d')!;
   ctx.lineWidth = 2;
   ctx.font = '12px system-ui, sans-serif';

@@ -166,7 +166,7 @@ async function show(result: Result, image: Blob): Promise<void> {
   const { answer } = result;
   const bitmap = await createImageBitmap(image);
   const scale = drawImage(ui.image, bitmap);
-  if (answer.detections) drawBoxes(ui.image, scale, answer.detections);
+  if ('detections' in answer) drawBoxes(ui.image, scale, answer.detections);
   ui.image.dataset.width = String(answer.width);
   ui.answer.dataset.answers = String(Number(ui.answer.dataset.answers ?? 0) + 1);
   ui.why.replaceChildren(why(answer));
@@ -226,7 +226,7 @@ function showTiming(stages: { name: string; ms: number }[]): void {
 }
 
 function showResults(answer: Answer): void {
-  const rows = answer.predictions ?? answer.detections ?? [];
+  const rows: readonly { label: string; score: number }[] = 'predictions' in answer ? answer.predictions : answer.detections;
   ui.results.replaceChildren(
     ...rows.map((row) => {
       const li = document.createElement('li');

@@ -15,7 +15,7 @@ import { planBatch, planLateBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
-import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, isLate, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
+import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type Companion, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
@@ -276,7 +276,7 @@ export class InferenceService {
           return unreachable(deadline.budgetMs);
         },
       }),
-      dispatch: (now: number, view: QueueView, companions: readonly Job[]): Dispatch => {
+      dispatch: (now: number, view: QueueView, companions: readonly Companion[]): Dispatch => {
         const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
         const allowed = deadline.forcedWidth === undefined ? widths : [deadline.forcedWidth];
         let limit = Infinity;
@@ -285,13 +285,12 @@ export class InferenceService {
           limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
         }
         const head = { deadline: due, images };
-        const members = companions.map((c) => ({ deadline: c.deadline, images: c.images, late: isLate(c, now) }));
-        const plan = planBatch(allowed, now, limit, head, members, cost);
+        const plan = planBatch(allowed, now, limit, head, companions, cost);
         if (plan === undefined) {
           // the head is late even at the narrowest width: drain, at the narrowest width, in the largest batch that makes no one else late
-          const late = planLateBatch(allowed[0]!, now, head, members, cost);
+          const late = planLateBatch(allowed[0]!, now, head, companions, cost);
           this.workDebt.add(late.costMs);
-          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, images + members.slice(0, late.members - 1).reduce((a, c) => a + c.images, 0)), companions: late.members - 1 };
+          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, images + companions.slice(0, late.members - 1).reduce((a, c) => a + c.images, 0)), companions: late.members - 1 };
         }
         const batch = images + companions.slice(0, plan.members - 1).reduce((a, c) => a + c.images, 0);
         const restMs = allowed.map((width) => this.restMs(model.name, width, batch));

@@ -66,9 +66,17 @@ export interface Job {
   /** Called when a worker is free for this job, with the queued jobs that may join it (on-time
    * ones, then late ones, each in deadline order): the rule its worker binds the width with, and
    * how many of them join. */
-  dispatch(now: number, view: QueueView, companions: readonly Job[]): Dispatch;
+  dispatch(now: number, view: QueueView, companions: readonly Companion[]): Dispatch;
   /** When set, a late job is refused with this error instead of waiting to be served late. */
   refuseLate?(): Error;
+}
+
+/** A queued job offered to ride along with a head. */
+export interface Companion {
+  deadline: number;
+  images: number;
+  /** It can no longer meet its deadline (see isLate). */
+  late: boolean;
 }
 
 /** Whether a job can no longer meet its deadline, even at its narrowest width (on average). */
@@ -369,14 +377,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (this.queue.length === 0) return;
       if (slot.running || !slot.ready) continue;
       const now = performance.now();
-      const head = this.nextHead(now);
+      const late = this.lateJobs(now); // judged once per dispatch
+      const head = this.nextHead(late);
       if (!head) return;
-      const candidates = this.companionsOf(head, now);
+      const candidates = this.companionsOf(head, late);
       if (this.waitForBatch(head, candidates, now)) return;
       this.queue.splice(this.queue.indexOf(head), 1);
       let dispatch: Dispatch;
       try {
-        dispatch = head.job.dispatch(now, this.view(now, slot, head, candidates), candidates.map((c) => c.job));
+        const companions = candidates.map((c) => ({ deadline: c.job.deadline, images: c.job.images, late: late.has(c) }));
+        dispatch = head.job.dispatch(now, this.view(now, slot, head, candidates, late), companions);
       } catch (error) {
         clearTimeout(head.timer);
         head.reject(error as Error);
@@ -410,12 +420,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return true;
   }
 
+  /** The queued jobs (within the lookahead) that can no longer meet their deadlines. */
+  private lateJobs(now: number): Set<Pending> {
+    const late = new Set<Pending>();
+    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) if (isLate(this.queue[i]!.job, now)) late.add(this.queue[i]!);
+    return late;
+  }
+
   /** The earliest deadline that can still be met; when none can, the earliest. Late jobs that are
    * to be refused (shedding) are refused on the way. */
-  private nextHead(now: number): Pending | undefined {
+  private nextHead(late: ReadonlySet<Pending>): Pending | undefined {
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
-      if (!isLate(pending.job, now)) return pending;
+      if (!late.has(pending)) return pending;
       if (pending.job.refuseLate) {
         this.queue.splice(i, 1);
         i -= 1;
@@ -428,18 +445,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** The queued jobs that may join the head, the on-time ones first, each in deadline order, within
    * the batch's image bound. */
-  private companionsOf(head: Pending, now: number): Pending[] {
+  private companionsOf(head: Pending, late: ReadonlySet<Pending>): Pending[] {
     const { job } = head;
     if (job.batchKey === undefined) return [];
     const onTime: Pending[] = [];
-    const late: Pending[] = [];
+    const behind: Pending[] = [];
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const other = this.queue[i]!;
-      if (other !== head && other.job.batchKey === job.batchKey) (isLate(other.job, now) ? late : onTime).push(other);
+      if (other !== head && other.job.batchKey === job.batchKey) (late.has(other) ? behind : onTime).push(other);
     }
     const found: Pending[] = [];
     let images = job.images;
-    for (const other of [...onTime, ...late]) {
+    for (const other of [...onTime, ...behind]) {
       if (images + other.job.images > this.options.maxBatchImages) break;
       images += other.job.images;
       found.push(other);
@@ -449,12 +466,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** The on-time queue without the head and its candidate companions (they leave with it, or wait
    * for the next worker); late jobs yield, so they do not bound the head's width. */
-  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[]): QueueView {
+  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], late: ReadonlySet<Pending>): QueueView {
     const waiting: Waiting[] = [];
     const riding = new Set([head, ...candidates]);
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
-      if (riding.has(this.queue[i]!) || isLate(job, now)) continue;
+      if (riding.has(this.queue[i]!) || late.has(this.queue[i]!)) continue;
       waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
     const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));

@@ -29,27 +29,32 @@ export interface StatsSnapshot {
 
 type Sample = { value: number; metricName?: string; labels: Partial<Record<string, string | number>> };
 
+/** Sums of samples by a key (summing over the labels the key leaves out, e.g. the endpoint). */
+function totals(samples: readonly Sample[], key: (s: Sample) => string): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const sample of samples) sums.set(key(sample), (sums.get(key(sample)) ?? 0) + sample.value);
+  return sums;
+}
+
 export async function statsSnapshot(metrics: ServiceMetrics, models: ReadonlyMap<string, { widths: readonly { width: number }[] }>): Promise<StatsSnapshot> {
-  const duration = (await metrics.requestDuration.get()).values as Sample[];
-  const shed = (await metrics.shedRequests.get()).values as Sample[];
-  const outcomes = (await metrics.budgetOutcomes.get()).values as Sample[];
-  const sum = (samples: Sample[], match: (s: Sample) => boolean): number => samples.reduce((a, s) => a + (match(s) ? s.value : 0), 0);
+  // the histogram's _bucket series by (model, width, le) and its _count by (model, width), over every endpoint
+  const duration = totals((await metrics.requestDuration.get()).values as Sample[], (s) => `${s.metricName} ${s.labels.model} ${s.labels.width} ${s.labels.le ?? ''}`);
+  const shed = totals((await metrics.shedRequests.get()).values as Sample[], (s) => String(s.labels.model));
+  const outcomes = totals((await metrics.budgetOutcomes.get()).values as Sample[], (s) => `${s.labels.model} ${s.labels.outcome}`);
   return {
     at: Date.now(),
     latencyBoundsSeconds: [...LATENCY_BUCKETS],
     models: [...models].map(([name, model]) => {
-      // summed over endpoints (/classify, /detect, v2)
-      const ofWidth = (width: number, metricName: string, le?: number | string): number =>
-        sum(duration, (s) => s.metricName === metricName && s.labels.model === name && s.labels.width === String(width) && (le === undefined || s.labels.le === le));
-      const outcome = (kind: string): number => sum(outcomes, (s) => s.labels.model === name && s.labels.outcome === kind);
+      const count = (width: number): number => duration.get(`slimmable_request_duration_seconds_count ${name} ${width} `) ?? 0;
+      const outcome = (kind: string): number => outcomes.get(`${name} ${kind}`) ?? 0;
       return {
         name,
         widths: model.widths.map(({ width }) => ({
           width,
-          requests: ofWidth(width, 'slimmable_request_duration_seconds_count'),
-          latencyBuckets: [...LATENCY_BUCKETS.map((le) => ofWidth(width, 'slimmable_request_duration_seconds_bucket', le)), ofWidth(width, 'slimmable_request_duration_seconds_count')],
+          requests: count(width),
+          latencyBuckets: [...LATENCY_BUCKETS.map((le) => duration.get(`slimmable_request_duration_seconds_bucket ${name} ${width} ${le}`) ?? 0), count(width)],
         })),
-        shed: sum(shed, (s) => s.labels.model === name),
+        shed: shed.get(name) ?? 0,
         outcomes: { met: outcome('met'), missed: outcome('missed'), infeasible: outcome('infeasible') },
       };
     }),
