@@ -20,8 +20,8 @@ function job(runMs: number, deadline: number, floorMs: number, refuse?: () => Er
   };
 }
 
-async function onePool(t: Test): Promise<WorkerPool> {
-  const pool = await WorkerPool.start({ size: 1, maxQueueDepth: 8, maxBatchImages: 1, init: {} as WorkerInit, workerScript: WORKER });
+async function onePool(t: Test, maxBatchImages = 1): Promise<WorkerPool> {
+  const pool = await WorkerPool.start({ size: 1, maxQueueDepth: 8, maxBatchImages, init: {} as WorkerInit, workerScript: WORKER });
   t.teardown(() => pool.close());
   return pool;
 }
@@ -56,4 +56,41 @@ t.test('with refuseLate (shedding) a late job is refused, not served', async (t)
   await t.rejects(late, /refused: late/);
   t.ok((await onTime).finishedAt > 0);
   await busy;
+});
+
+t.test('late jobs are offered to ride along only when no on-time job would be left waiting', async (t) => {
+  // the companions each head is offered, by the head's deadline (each head runs alone: companions 0)
+  const offered = new Map<number, boolean[]>();
+  const batched = (deadline: number, key: string): Job => {
+    const plain = job(5, deadline, 5);
+    return { ...plain, batchKey: key, dispatch: (now, view, companions) => (offered.set(deadline, companions.map((c) => c.late)), plain.dispatch(now, view, companions)) };
+  };
+  const pool = await onePool(t, 8);
+  let now = performance.now();
+  let busy = pool.run(job(60, Infinity, 0));
+  const first = [batched(now + 20, 'a'), batched(now + 300, 'a'), batched(now + 400, 'b')]; // late, on time, on time (another kind)
+  await Promise.all([busy, ...first.map((j) => pool.run(j))]);
+  t.same(offered.get(first[1]!.deadline), [], 'the late job stays behind: an on-time job of another kind waits');
+  t.same(offered.get(first[0]!.deadline), [], 'and is served when nothing on time waits');
+
+  offered.clear();
+  now = performance.now();
+  busy = pool.run(job(60, Infinity, 0));
+  const second = [batched(now + 20, 'a'), batched(now + 300, 'a')];
+  await Promise.all([busy, ...second.map((j) => pool.run(j))]);
+  t.same(offered.get(second[1]!.deadline), [true], 'nothing else on time waits: the late job is offered, marked late');
+});
+
+t.test('with shedding, a job on time on average but unlikely to make it is refused, unless the pool has nothing else to do', async (t) => {
+  const unlikely = (deadline: number): Job => ({ ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true });
+  const pool = await onePool(t);
+  const now = performance.now();
+  const busy = pool.run(job(30, Infinity, 0));
+  const doubtful = pool.run(unlikely(now + 200));
+  const other = pool.run(job(5, now + 300, 5));
+  await t.rejects(doubtful, /refused: unlikely/, 'refused when it reaches the worker, while another job waits');
+  t.ok((await other).finishedAt > 0, 'the job behind it is served');
+  await busy;
+  const alone = await pool.run(unlikely(performance.now() + 200));
+  t.ok(alone.finishedAt > 0, 'alone on an idle pool it is served: refusing it would teach the latency model nothing');
 });

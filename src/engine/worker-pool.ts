@@ -69,6 +69,8 @@ export interface Job {
   dispatch(now: number, view: QueueView, companions: readonly Companion[]): Dispatch;
   /** When set, a late job is refused with this error instead of waiting to be served late. */
   refuseLate?(): Error;
+  /** With refuseLate: whether a job that is on time on average is still too unlikely to make it. */
+  unlikely?(now: number): boolean;
 }
 
 /** A queued job offered to ride along with a head. */
@@ -432,7 +434,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private nextHead(late: ReadonlySet<Pending>): Pending | undefined {
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
-      if (!late.has(pending)) return pending;
+      // an idle pool serves even an unlikely job: refusing everything would teach the latency model nothing
+      const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && (this.busy > 0 || this.queue.length > 1) && pending.job.unlikely?.(performance.now()) === true;
+      if (!late.has(pending) && !unlikely) return pending;
       if (pending.job.refuseLate) {
         this.queue.splice(i, 1);
         i -= 1;
@@ -443,24 +447,33 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.queue[0];
   }
 
-  /** The queued jobs that may join the head, the on-time ones first, each in deadline order, within
-   * the batch's image bound. */
+  /** The queued jobs that may join the head, within the batch's image bound: the on-time ones in
+   * deadline order, then, only when that leaves no on-time job waiting, the late ones. Every late
+   * job taken makes the batch longer, and on-time jobs left waiting for a worker meanwhile would
+   * turn late in turn (under overload, the spiral that kept a queue behind for good). */
   private companionsOf(head: Pending, late: ReadonlySet<Pending>): Pending[] {
     const { job } = head;
     if (job.batchKey === undefined) return [];
     const onTime: Pending[] = [];
     const behind: Pending[] = [];
+    let onTimeWaiting = 0;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const other = this.queue[i]!;
-      if (other !== head && other.job.batchKey === job.batchKey) (late.has(other) ? behind : onTime).push(other);
+      if (other === head) continue;
+      if (!late.has(other)) onTimeWaiting += 1;
+      if (other.job.batchKey === job.batchKey) (late.has(other) ? behind : onTime).push(other);
     }
     const found: Pending[] = [];
     let images = job.images;
-    for (const other of [...onTime, ...behind]) {
-      if (images + other.job.images > this.options.maxBatchImages) break;
-      images += other.job.images;
-      found.push(other);
-    }
+    const take = (others: readonly Pending[]): void => {
+      for (const other of others) {
+        if (images + other.job.images > this.options.maxBatchImages) return;
+        images += other.job.images;
+        found.push(other);
+      }
+    };
+    take(onTime);
+    if (found.length === onTimeWaiting) take(behind);
     return found;
   }
 
@@ -472,9 +485,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
       if (riding.has(this.queue[i]!) || late.has(this.queue[i]!)) continue;
-      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
+      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.meanFloorMs() });
     }
-    const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));
+    const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + (s.running.dispatch.meanMs ?? s.running.dispatch.expectedMs)) : now));
     return { waiting, freeAt };
   }
 
