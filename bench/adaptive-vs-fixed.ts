@@ -112,6 +112,7 @@ for (const [pattern, factors] of [['steady', list(args.loads)], ['bursty', list(
       console.log(
         `${pattern.padEnd(6)} ${factor.toFixed(2)}x (${rate.toFixed(0)} req/s) ${mode.padEnd(22)} | throughput ${summary.throughput.toFixed(0)} req/s` +
           ` p50 ${summary.p50.toFixed(1)} ms p99 ${summary.p99.toFixed(1)} ms | within budget ${(100 * summary.sloAttainment).toFixed(1)}%` +
+          ` (answers within: ${(100 * summary.servedWithin).toFixed(1)}% client, ${summary.servedWithinServer === null ? '-' : (100 * summary.servedWithinServer).toFixed(1)}% server)` +
           ` | accuracy delivered ${(100 * summary.deliveredAccuracy).toFixed(2)}% | errors ${summary.errors} | widths ${JSON.stringify(summary.widths)} | generator CPU ${(100 * generatorCpuShare).toFixed(0)}%`,
       );
       await new Promise((resolve) => setTimeout(resolve, 1000)); // let the queue drain between runs

@@ -15,6 +15,9 @@ export interface Outcome {
   status: number;
   width: number | null;
   expectedAccuracy: number | null;
+  /** The server's own account of an answer: within budget on its clock (from the request's arrival
+   * to the answer ready), which starts after and ends before the client's. */
+  serverMet: boolean | null;
 }
 
 export interface Target {
@@ -97,16 +100,18 @@ function send(target: Target, agent: http.Agent, sentAt: number): Promise<Outcom
           const latencyMs = performance.now() - begin;
           let width: number | null = null;
           let expectedAccuracy: number | null = null;
+          let serverMet: boolean | null = null;
           if (res.statusCode === 200) {
-            const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number };
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number; budget?: { met?: boolean } };
             width = body.width;
             expectedAccuracy = body.expectedAccuracy;
+            serverMet = body.budget?.met ?? null;
           }
-          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy });
+          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet });
         });
       },
     );
-    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null }));
+    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null }));
     req.end(target.body);
   });
 }
@@ -117,6 +122,10 @@ export interface Summary {
   p50: number;
   p99: number;
   sloAttainment: number;
+  /** Of the requests answered 200: the share within budget on the client's clock, and on the
+   * server's (its answers' budget.met; null where answers do not say). */
+  servedWithin: number;
+  servedWithinServer: number | null;
   deliveredAccuracy: number;
   errors: number;
   widths: Record<string, number>;
@@ -144,6 +153,8 @@ export function summarise(outcomes: Outcome[], budgetMs: number, seconds: number
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     sloAttainment: outcomes.length ? within.length / outcomes.length : 0,
+    servedWithin: ok.length ? within.length / ok.length : 0,
+    servedWithinServer: ok.length && ok.every((o) => o.serverMet !== null) ? ok.filter((o) => o.serverMet).length / ok.length : null,
     deliveredAccuracy: outcomes.length ? within.reduce((a, o) => a + ((accuracyOf && o.width !== null ? accuracyOf(o.width) : o.expectedAccuracy) ?? 0), 0) / outcomes.length : 0,
     errors: outcomes.length - ok.length,
     widths,

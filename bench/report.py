@@ -89,6 +89,14 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def served_within(summary: dict[str, Any]) -> str:
+    """Of the answers served: the share within budget on the client's clock and on the server's."""
+    if "servedWithin" not in summary:
+        return "-"
+    server = summary.get("servedWithinServer")
+    return f"{100 * summary['servedWithin']:.1f}% / " + ("-" if server is None else f"{100 * server:.1f}%")
+
+
 def adaptive_table(result: dict[str, Any]) -> str:
     rows = []
     for r in result["rows"]:
@@ -96,14 +104,14 @@ def adaptive_table(result: dict[str, Any]) -> str:
         total = sum(s["widths"].values()) or 1
         served = ", ".join(f"{w}: {100 * n / total:.0f}%" for w, n in sorted(s["widths"].items(), key=lambda kv: float(kv[0])))
         rows.append([r["pattern"], f"{r['load']:g}x", f"{s['offered']:.0f}", r["mode"], f"{s['throughput']:.0f}", ms(s['p50']), ms(s['p99']),
-                     f"{100 * s['sloAttainment']:.1f}%", f"{100 * s['deliveredAccuracy']:.2f}%", str(s["errors"]), served])
+                     f"{100 * s['sloAttainment']:.1f}%", served_within(s), f"{100 * s['deliveredAccuracy']:.2f}%", str(s["errors"]), served])
     capacity = result["capacity"]
     return (f"**{result['model']}** (`{result['endpoint']}`), budget {result['budgetMs']} ms, {result['seconds']} s per point; "
             f"capacity (closed loop, 32 clients): full width {capacity.get('measuredFull', capacity['full']):.0f} req/s, narrowest {capacity['narrowest']:.0f} req/s; "
             + (f"loads are multiples of a pinned {capacity['full']:.0f} req/s; " if capacity.get("pinned") else "")
             + f"accuracy per width ({result.get('accuracySource', 'bundle manifest (measured)')}): "
             + ", ".join(f"{w}: {100 * a:.2f}%" for w, a in result.get("accuracy", {}).items()) + "\n\n"
-            + table(["pattern", "load", "offered req/s", "mode", "throughput req/s", "p50 ms", "p99 ms", "within budget", "accuracy delivered", "errors", "widths served"], rows))
+            + table(["pattern", "load", "offered req/s", "mode", "throughput req/s", "p50 ms", "p99 ms", "within budget", "answers within (client / server clock)", "accuracy delivered", "errors", "widths served"], rows))
 
 
 def speedup_table(result: dict[str, Any]) -> str:
