@@ -1,40 +1,20 @@
 import t from 'tap';
 import request from 'supertest';
-import { bestExpected, chanceWithin, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
+import { finishLimit, planHeadroom, queueHeadroom, widestWithin, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { WorkDebt } from '../dist/policy/work-debt.js';
 import { fixtures, startApp } from './helpers.js';
 
 const WIDTHS = [0.25, 0.5, 0.75, 1];
 
-t.test('chanceWithin: the share of recent deviations within the slack', async (t) => {
-  const spread = [-2, -1, 0, 1, 6];
-  t.equal(chanceWithin(spread, -3), 0);
-  t.equal(chanceWithin(spread, 0), 0.6, 'deviations equal to the slack count as within');
-  t.equal(chanceWithin(spread, 5.9), 0.8);
-  t.equal(chanceWithin(spread, 6), 1);
-  t.equal(chanceWithin([], 0), 1, 'no spread known: the mean is the time');
-  t.equal(chanceWithin([], -0.1), 0);
-});
-
-t.test('bestExpected binds the width with the most accuracy expected within the limit', async (t) => {
-  const sure = { widths: WIDTHS, meanMs: [1, 2, 4, 8], accuracy: [0.8, 0.88, 0.885, 0.9], spread: [], extraMs: Infinity };
-  t.equal(bestExpected(sure, 0, 20), 1, 'every width fits: the widest');
-  t.equal(bestExpected(sure, 12, 20), 1, 'exactly on the limit');
-  t.equal(bestExpected(sure, 13, 20), 0.75);
-  t.equal(bestExpected(sure, 18, 20), 0.5);
-  t.equal(bestExpected(sure, 19, 20), 0.25);
-  t.equal(bestExpected(sure, 19.5, 20), 0.25, 'nothing fits: the narrowest');
-  // 14 ms gone: 5 ms of slack at 0.25, 4 at 0.5, 2 at 0.75. One recent job in ten took 4.5 ms over
-  // its mean: 0.5 (88% x 0.9 = 79.2%) against 0.25 (80% x 1): the narrowest. With a 3 ms tail
-  // instead, 0.5 (88% x 1) is both likely and better, and 0.75 (88.5% x 0.9) is not.
-  const noisy = { ...sure, spread: [0, 0, 0, 0, 0, 0, 0, 0, 0, 4.5] };
-  t.equal(bestExpected(noisy, 14, 20), 0.25, 'the tail of the next width is too likely to miss');
-  t.equal(bestExpected({ ...noisy, spread: [0, 0, 0, 0, 0, 0, 0, 0, 0, 3] }, 14, 20), 0.5, 'a millisecond more on average buys eight points');
-  t.equal(bestExpected(noisy, 0, 20), 1, 'room for the tail at the widest: the widest');
-  t.equal(bestExpected({ ...sure, accuracy: [0.8, 0.8, 0.8, 0.8] }, 0, 20), 0.25, 'equal scores keep the narrower');
-  t.equal(bestExpected({ ...sure, extraMs: 3 }, 0, 20), 0.75, 'no wider than the allowance: 3 ms beyond the narrowest on average');
-  t.equal(bestExpected({ ...sure, extraMs: 0 }, 0, 20), 0.25, 'no allowance: the narrowest');
+t.test('widestWithin binds the widest width predicted to finish within the limit', async (t) => {
+  const rest = [1, 2, 4, 8];
+  t.equal(widestWithin(WIDTHS, rest, 0, 20), 1);
+  t.equal(widestWithin(WIDTHS, rest, 12, 20), 1, 'exactly on the limit');
+  t.equal(widestWithin(WIDTHS, rest, 13, 20), 0.75);
+  t.equal(widestWithin(WIDTHS, rest, 18, 20), 0.5);
+  t.equal(widestWithin(WIDTHS, rest, 19, 20), 0.25);
+  t.equal(widestWithin(WIDTHS, rest, 19.5, 20), 0.25, 'nothing fits: the narrowest');
 });
 
 const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });

@@ -9,7 +9,7 @@ import type { SlimmableModel } from '../bundle/load-bundles.js';
 import { defaultOptions, type PipelineOptions } from '../bundle/pipeline.js';
 import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
-import { allowance, chanceWithin } from '../policy/width-policy.js';
+import { finishLimit } from '../policy/width-policy.js';
 import { WorkDebt } from '../policy/work-debt.js';
 import { planBatch, planLateBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
@@ -30,8 +30,7 @@ export interface Deadline {
 export interface Prediction {
   /** ms from the request's arrival to its predicted completion, at the width bound */
   predictedMs: number;
-  /** whether the narrowest width the request could run at was predicted within the budget (the
-   * width bound may be wider: a likely gain in accuracy worth a small risk) */
+  /** whether that prediction was within the budget */
   feasible: boolean;
 }
 
@@ -217,12 +216,10 @@ export class InferenceService {
     return this.latency.estimate(model, width, images).tail;
   }
 
-  /** The completion predicted when the width was bound (the time until then was measured), and
-   * whether even the narrowest width it could run at was predicted to meet the budget. */
+  /** The completion predicted when the width was bound: the time until then was measured. */
   private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult): Prediction {
-    const boundMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs;
-    const floorMs = boundMs + this.restMs(model.name, deadline.forcedWidth ?? model.pipeline.widths[0]!, result.batchImages);
-    return { predictedMs: boundMs + this.restMs(model.name, width, result.batchImages), feasible: floorMs <= deadline.budgetMs };
+    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.restMs(model.name, width, result.batchImages);
+    return { predictedMs, feasible: predictedMs <= deadline.budgetMs };
   }
 
   private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Promise<JobResult> {
@@ -253,7 +250,6 @@ export class InferenceService {
    * width for it and the requests that run with it. */
   private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Job {
     const widths = model.pipeline.widths;
-    const accuracy = (deadline.forcedWidth === undefined ? widths : []).map((w) => model.widths.find((m) => m.width === w)?.accuracy ?? 0);
     // decoding n images one after another, then the rest of the job and the reply
     const decode = (n: number): number => (decodes ? n * this.latency.estimate(model.name, 'decode').tail : 0);
     const cost = (width: number, n: number): number => decode(n) + this.restMs(model.name, width, n);
@@ -275,8 +271,8 @@ export class InferenceService {
       meanFloorMs,
       // shedding: a job that turns late while it waits is refused rather than served late
       ...(this.config.shedLateRequests && {
-        // at a worker: less likely to finish in time at its narrowest width than the quantile planned with
-        unlikely: (now: number) => chanceWithin(this.latency.spread?.(model.name) ?? [], due - now - meanFloorMs()) < this.config.latencyQuantile,
+        // at a worker: late even at the narrowest width by the quantile planned with
+        unlikely: (now: number) => now + floorMs() > due,
         refuseLate: () => {
           this.observer.onShed(model.name);
           return unreachable(deadline.budgetMs);
@@ -285,35 +281,24 @@ export class InferenceService {
       dispatch: (now: number, view: QueueView, companions: readonly Companion[]): Dispatch => {
         const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
         const allowed = deadline.forcedWidth === undefined ? widths : [deadline.forcedWidth];
-        // how long the head may take beyond its floor for the sake of the requests around it
-        let extraMs = Infinity;
+        let limit = Infinity;
         if (deadline.forcedWidth === undefined) {
           const head = { now, workDebtMs, deadline: due, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: cost(widths[widths.length - 1]!, images) };
-          extraMs = allowance(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
+          limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
         }
-        const limit = Math.min(due - now, floorMs() + extraMs);
         const head = { deadline: due, images };
-        const batchOf = (members: number): { images: number; dueMs: number } => {
-          const riders = companions.slice(0, members - 1);
-          return { images: images + riders.reduce((a, c) => a + c.images, 0), dueMs: Math.min(due, ...riders.filter((c) => !c.late).map((c) => c.deadline)) - now };
-        };
-        // the worker binds, within the allowance, the width with the most accuracy expected before
-        // every on-time member's deadline (forced: that width)
-        const rule = (members: number): Dispatch['rule'] => {
-          if (deadline.forcedWidth !== undefined) return { kind: 'fixed', width: deadline.forcedWidth };
-          const { images: batch, dueMs } = batchOf(members);
-          return { kind: 'finish-within', ms: dueMs, extraMs, widths: allowed, meanMs: allowed.map((w) => this.latency.estimate(model.name, w, batch).mean), accuracy, spread: this.latency.spread?.(model.name) ?? [] };
-        };
         const plan = planBatch(allowed, now, limit, head, companions, cost);
         if (plan === undefined) {
-          // the head is late even at the narrowest width (in the tail): drain, in the largest batch
-          // at the narrowest width that makes no one else late
+          // the head is late even at the narrowest width: drain, at the narrowest width, in the largest batch that makes no one else late
           const late = planLateBatch(allowed[0]!, now, head, companions, cost);
           this.workDebt.add(late.costMs);
-          return { rule: rule(late.members), expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, batchOf(late.members).images), companions: late.members - 1 };
+          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, images + companions.slice(0, late.members - 1).reduce((a, c) => a + c.images, 0)), companions: late.members - 1 };
         }
+        const batch = images + companions.slice(0, plan.members - 1).reduce((a, c) => a + c.images, 0);
+        const restMs = allowed.map((width) => this.restMs(model.name, width, batch));
+        const rule: Dispatch['rule'] = deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan.limitMs, widths: allowed, restMs };
         this.workDebt.add(plan.costMs);
-        return { rule: rule(plan.members), expectedMs: plan.costMs, meanMs: meanCost(plan.width, batchOf(plan.members).images), companions: plan.members - 1 };
+        return { rule, expectedMs: plan.costMs, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
       },
     };
   }

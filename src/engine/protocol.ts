@@ -1,7 +1,6 @@
 /** Messages between the main thread and the inference workers. */
 import type { Pipeline, PipelineOptions } from '../bundle/pipeline.js';
 import type { Execution } from './execute-pipeline.js';
-import type { WidthChoice } from '../policy/width-policy.js';
 
 export interface WorkerModel {
   name: string;
@@ -21,11 +20,11 @@ export interface WorkerInit {
 
 /**
  * How the worker binds the width. 'fixed': forced widths, profiling and golden checks.
- * 'finish-within': once the image is decoded (the decode time a measurement, not a guess), the
- * width with the most accuracy expected to finish within `ms` of the job's arrival at the worker
- * (src/policy/width-policy.ts, bestExpected).
+ * 'finish-within': the widest width whose predicted remaining time (`restMs`, per width, ascending)
+ * still finishes within `ms` of the job's arrival at the worker, bound once the image is decoded and
+ * the decode time is a measurement, not a guess; the narrowest if none does.
  */
-export type WidthRule = { kind: 'fixed'; width: number } | ({ kind: 'finish-within'; ms: number } & WidthChoice);
+export type WidthRule = { kind: 'fixed'; width: number } | { kind: 'finish-within'; ms: number; widths: number[]; restMs: number[] };
 
 /** A pipeline's input: encoded images (decoded and preprocessed by the pipeline), or a tensor a
  * client preprocessed itself (N x C x H x W, the model's input). */

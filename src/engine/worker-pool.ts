@@ -69,7 +69,8 @@ export interface Job {
   dispatch(now: number, view: QueueView, companions: readonly Companion[]): Dispatch;
   /** When set, a late job is refused with this error instead of waiting to be served late. */
   refuseLate?(): Error;
-  /** With refuseLate: whether a job that is on time on average is still too unlikely to make it. */
+  /** With refuseLate: whether a job on time on average is still too unlikely to make it to be
+   * served while another on-time job waits. */
   unlikely?(now: number): boolean;
 }
 
@@ -432,10 +433,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** The earliest deadline that can still be met; when none can, the earliest. Late jobs that are
    * to be refused (shedding) are refused on the way. */
   private nextHead(late: ReadonlySet<Pending>): Pending | undefined {
+    const onTime = Math.min(this.queue.length, LOOKAHEAD) - late.size;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
-      // an idle pool serves even an unlikely job: refusing everything would teach the latency model nothing
-      const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && (this.busy > 0 || this.queue.length > 1) && pending.job.unlikely?.(performance.now()) === true;
+      // an unlikely job is refused only for the sake of another on-time job that waits: alone it
+      // costs nobody anything, and refusing every job would teach the latency model nothing
+      const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && onTime > 1 && pending.job.unlikely?.(performance.now()) === true;
       if (!late.has(pending) && !unlikely) return pending;
       if (pending.job.refuseLate) {
         this.queue.splice(i, 1);
@@ -485,9 +488,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
       if (riding.has(this.queue[i]!) || late.has(this.queue[i]!)) continue;
-      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.meanFloorMs() });
+      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
-    const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + (s.running.dispatch.meanMs ?? s.running.dispatch.expectedMs)) : now));
+    const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));
     return { waiting, freeAt };
   }
 

@@ -88,7 +88,7 @@ export class ServiceMetrics {
 
   readonly budgetOutcomes = new Counter({
     name: 'slimmable_budget_outcomes_total',
-    help: 'Latency budget outcomes: met, missed (late, though the narrowest width was predicted to fit), infeasible (not even the narrowest width was predicted to fit).',
+    help: 'Latency budget outcomes: met, missed (predicted to fit but did not), infeasible (not even the narrowest width could fit).',
     labelNames: ['model', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -4,8 +4,7 @@
  * with it, in deadline order), that the latency model predicts will finish before EVERY member's
  * deadline and within the head's finish limit from the width policy. A batch at a narrow width
  * serves several requests for little more than one, which is how overload is absorbed; at light
- * load there is nobody to batch with and this is the width policy alone. The width planned here
- * sizes the batch; the worker binds the final one (src/policy/width-policy.ts, bestExpected).
+ * load there is nobody to batch with and this is the width policy alone.
  */
 
 export interface BatchMember {

@@ -37,9 +37,6 @@ export interface LatencyModel {
   /** A width's time at a batch size on a quiet machine, from start-up profiling (a model without
    * one is learnt per width, at batch 1). */
   calibrate?(model: string, width: number, ms: number, batch?: number): void;
-  /** Recent deviations of a model's measured times (after decoding) from their predicted means,
-   * ms, ascending: how far a job may stray from its mean. Empty while unknown. */
-  spread?(model: string): readonly number[];
 }
 
 export class OnlineLatencyModel implements LatencyModel {
@@ -73,10 +70,6 @@ export class OnlineLatencyModel implements LatencyModel {
       if (!window) this.widths.set(model, (window = new WidthWindow(this.window, this.quantile)));
       window.add(ms, base);
     }
-  }
-
-  spread(model: string): readonly number[] {
-    return this.widths.get(model)?.fit().deviations ?? [];
   }
 
   estimate(model: string, part: LatencyPart, batch = 1): LatencyEstimate {
@@ -143,7 +136,7 @@ class WidthWindow {
   private readonly calibrated: number[] = [];
   private measuredSum = 0;
   private calibratedSum = 0;
-  private fitted?: { factor: number; excess: number; deviations: readonly number[] };
+  private fitted?: { factor: number; excess: number };
 
   constructor(
     private readonly capacity: number,
@@ -166,11 +159,11 @@ class WidthWindow {
     this.fitted = undefined;
   }
 
-  fit(): { factor: number; excess: number; deviations: readonly number[] } {
+  fit(): { factor: number; excess: number } {
     if (this.fitted) return this.fitted;
     const factor = this.measuredSum / this.calibratedSum;
-    const deviations = this.measured.map((ms, i) => ms - this.calibrated[i]! * factor).sort((a, b) => a - b);
-    this.fitted = { factor, excess: Math.max(0, deviations[tailIndex(deviations.length, this.quantile, this.capacity)]!), deviations };
+    const excess = this.measured.map((ms, i) => ms - this.calibrated[i]! * factor).sort((a, b) => a - b);
+    this.fitted = { factor, excess: Math.max(0, excess[tailIndex(excess.length, this.quantile, this.capacity)]!) };
     return this.fitted;
   }
 }

@@ -1,10 +1,9 @@
 /**
  * Choosing the width. When a worker frees, the request at the head of the queue (earliest deadline)
- * is given an ALLOWANCE: how much longer than its floor (its narrowest width) it may take, for the
- * sake of the requests around it; its finish limit is its floor plus that, within its own deadline.
- * Its worker then binds, once the image is decoded, the width with the most accuracy expected in
- * time among those the allowance leaves it (`bestExpected`). Each policy is a way to set the
- * allowance:
+ * is given a FINISH LIMIT: how long it may take from now. Its worker then binds the widest width
+ * predicted to finish within that limit, once the image is decoded (`widestWithin`); if none does,
+ * the narrowest is served and the budget is reported as infeasible. Each policy is a way to set the
+ * limit; all of them cap it at the request's own deadline.
  *
  * - `deadline-plan` (the default): the head may run as wide as its deadline allows as long as
  *   (a) every request waiting behind it keeps a reserve of slack (`reserve` x its budget), or at
@@ -12,9 +11,8 @@
  *   waiting requests in deadline order on the workers, each worker free when its running job should
  *   end (`planHeadroom`); and (b) it takes only part of the time its widest width would need beyond
  *   its floor, the less the more work the workers owe beyond their target utilization (all of it
- *   up to half of `reserve` x its budget per worker, none at the whole; src/policy/work-debt.ts).
- *   An idle server serves the widest width the deadline allows; sustained load narrows the widths
- *   just enough.
+ *   up to half of `reserve` x its budget per worker, none at the whole; src/policy/work-debt.ts). An idle server serves the widest
+ *   width the deadline allows; sustained load narrows the widths just enough.
  * - `queue-aware`: the same protection without a reserve, on a fluid model of the workers
  *   (`queueHeadroom`). Kept for comparison.
  * - `greedy`: the head's own deadline only. Kept for comparison.
@@ -33,54 +31,12 @@ export interface Waiting {
   floorMs: number;
 }
 
-/** What the worker binds a width with, once the image is decoded (`widths` ascending). */
-export interface WidthChoice {
-  widths: readonly number[];
-  /** Each width's mean remaining time (ms): everything after decoding, at the job's batch size. */
-  meanMs: readonly number[];
-  /** Each width's measured accuracy (the bundle's metric). */
-  accuracy: readonly number[];
-  /** Recent deviations of measured times from their predicted means (ms), ascending; empty: none known. */
-  spread: readonly number[];
-  /** How much longer than the narrowest a width may take on average (the policy's allowance, for
-   * the requests around the job; Infinity: no limit). */
-  extraMs: number;
-}
-
-/** The share of `spread` (ascending) at or below `slackMs`: the chance a job predicted to take its
- * mean finishes with that slack to spare, as often as recent jobs did. With no spread known, 1 when
- * the slack is not negative, else 0. */
-export function chanceWithin(spread: readonly number[], slackMs: number): number {
-  if (spread.length === 0) return slackMs >= 0 ? 1 : 0;
-  let low = 0;
-  let high = spread.length;
-  while (low < high) {
-    const mid = (low + high) >> 1;
-    if (spread[mid]! <= slackMs) low = mid + 1;
-    else high = mid;
+/** The widest width whose predicted remaining time fits the limit, or the narrowest (`widths` ascending). */
+export function widestWithin(widths: readonly number[], restMs: readonly number[], elapsedMs: number, limitMs: number): number {
+  for (let i = widths.length - 1; i > 0; i -= 1) {
+    if (elapsedMs + restMs[i]! <= limitMs) return widths[i]!;
   }
-  return low / spread.length;
-}
-
-/**
- * The width with the most accuracy expected within the limit, among those the policy's allowance
- * leaves the job: its accuracy x the chance it finishes in time (its mean, plus a deviation drawn
- * from the recent ones). Where every width surely fits, the widest; where none can, the narrowest;
- * in between it weighs what a wider width gains against the risk it adds. A quantile cut-off would
- * instead drop to the narrowest as soon as even that width's tail did not fit, though the next
- * width costs a millisecond more on average and answers several points better (the detector's 0.5
- * against 0.25); equal scores keep the narrower.
- */
-export function bestExpected(choice: WidthChoice, elapsedMs: number, limitMs: number): number {
-  const { widths, meanMs, accuracy, spread, extraMs } = choice;
-  let best = 0;
-  let bestScore = -1;
-  for (let i = 0; i < widths.length; i += 1) {
-    if (i > 0 && meanMs[i]! - meanMs[0]! > extraMs) break;
-    const score = accuracy[i]! * chanceWithin(spread, limitMs - elapsedMs - meanMs[i]!);
-    if (score > bestScore) [best, bestScore] = [i, score];
-  }
-  return widths[best]!;
+  return widths[0]!;
 }
 
 /**
@@ -160,24 +116,19 @@ export interface HeadState {
   freeAt: readonly number[];
 }
 
-/** How many ms beyond its floor a policy lets the head take, for the sake of the requests around
- * it (Infinity: as long as its own deadline allows). */
-export function allowance(policy: PolicyName, head: HeadState, reserve: number): number {
-  if (policy === 'greedy') return Infinity;
-  if (policy === 'queue-aware') return queueHeadroom(head.now, head.freeAt.length + 1, head.floorMs, head.waiting);
+/** The finish limit (ms from now) a policy gives the head of the queue. */
+export function finishLimit(policy: PolicyName, head: HeadState, reserve: number): number {
+  const own = head.deadline - head.now;
+  if (policy === 'greedy') return own;
+  if (policy === 'queue-aware') return Math.min(own, head.floorMs + queueHeadroom(head.now, head.freeAt.length + 1, head.floorMs, head.waiting));
   // The work owed beyond the target utilization shrinks what the head may take beyond its floor:
   // all of it up to half of `reserve` x its budget per worker, then less, none at the whole.
   const tolerated = reserve * head.budgetMs * (head.freeAt.length + 1);
   const share = Math.min(1, Math.max(0, 2 * (1 - head.workDebtMs / tolerated)));
-  // Planning beyond what that share of the widest width needs is pointless; if even that leaves
-  // everyone their reserve, nothing else limits the head.
-  const maxExtra = share * (head.widestMs - head.floorMs);
+  const widest = Math.min(own, head.floorMs + share * (head.widestMs - head.floorMs));
+  // Planning beyond what that width needs is pointless; if even that leaves everyone their
+  // reserve, nothing else limits the head.
+  const maxExtra = widest - head.floorMs;
   const extra = planHeadroom(head.now, head.floorMs, head.waiting, head.freeAt, reserve, maxExtra);
-  return extra >= maxExtra && share === 1 ? Infinity : Math.max(0, Math.min(extra, maxExtra));
-}
-
-/** The finish limit (ms from now) a policy gives the head of the queue: its allowance beyond its
- * floor, within its own deadline. */
-export function finishLimit(policy: PolicyName, head: HeadState, reserve: number): number {
-  return Math.min(head.deadline - head.now, head.floorMs + allowance(policy, head, reserve));
+  return extra >= maxExtra && share === 1 ? own : Math.min(own, head.floorMs + Math.min(extra, Math.max(0, maxExtra)));
 }
