@@ -186,7 +186,7 @@ def summary(results_dir: Path) -> str:
         parts += ["## Adaptive vs fixed width (open loop)\n", adaptive_table(json.loads(path.read_text()))]
     for path in sorted(results_dir.glob("batching-*.json")):
         if path.name != batching.name:
-            parts += ["## Batching and shedding under load (open loop)\n", adaptive_table(json.loads(path.read_text()))]
+            parts += [f"## Batching and shedding under load (open loop, {path.name})\n", adaptive_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"
     if prometheus.exists():
         parts += ["## Read back through a real Prometheus\n", prometheus_table(json.loads(prometheus.read_text()))]

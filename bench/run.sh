@@ -15,6 +15,9 @@ DETECTOR_CAPACITY=${DETECTOR_CAPACITY:-}
 MOBILENET_PUBLISHED_TOP1=0.35=0.597,0.5=0.644,0.75=0.689,1=0.705
 # The engine measured side by side: the last build before pipelines ran whole in the workers.
 PREVIOUS_REV=${PREVIOUS_REV:-5741090}
+# The engine the batching run compares with: the last build before late jobs rode along only when no
+# on-time job waits and shedding judged at the worker by the tail.
+BATCHING_BEFORE_REV=${BATCHING_BEFORE_REV:-693e079}
 start=$(date +%s)
 
 echo "== build"
@@ -26,14 +29,19 @@ if [ ! -f bench/tmp/s-mobilenet-v2-latency-only/manifest.json ]; then
   (cd training && $PY -m slimmable.export.latency_only --out ../bench/tmp/s-mobilenet-v2-latency-only)
 fi
 
-echo "== the previous engine ($PREVIOUS_REV), built beside this one"
-if [ ! -f bench/tmp/previous/dist/server.js ]; then
-  rm -rf bench/tmp/previous
-  git worktree prune
-  git worktree add --force --detach bench/tmp/previous "$PREVIOUS_REV"
-  ln -s "$(pwd)/node_modules" bench/tmp/previous/node_modules
-  (cd bench/tmp/previous && npx tsc -p .)
-fi
+# build_rev REV DIR: that revision's server, built beside this one (once)
+build_rev() {
+  if [ ! -f "$2/dist/server.js" ]; then
+    rm -rf "$2"
+    git worktree prune
+    git worktree add --force --detach "$2" "$1"
+    ln -s "$(pwd)/node_modules" "$2/node_modules"
+    (cd "$2" && npx tsc -p .)
+  fi
+}
+echo "== the previous engines ($PREVIOUS_REV, $BATCHING_BEFORE_REV), built beside this one"
+build_rev "$PREVIOUS_REV" bench/tmp/previous
+build_rev "$BATCHING_BEFORE_REV" bench/tmp/batching-before
 PREVIOUS=bench/tmp/previous/dist/server.js
 
 echo "== width speed-ups"
@@ -57,8 +65,8 @@ node dist-bench/adaptive-vs-fixed.js --model s-mobilenet-v2-latency-only --model
 
 echo "== batching and shedding under load: 1x-3x steady, 2x bursty"
 node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" \
-  --loads 1,2,3 --bursty 2 --modes deadline-plan,batching,shedding,fixed ${DETECTOR_CAPACITY:+--capacity "$DETECTOR_CAPACITY"} \
-  --out bench/results/batching-fashion-detector.json \
+  --loads 1,2,3 --bursty 2 --modes deadline-plan,batching,shedding,fixed,previous --previous bench/tmp/batching-before/dist/server.js \
+  ${DETECTOR_CAPACITY:+--capacity "$DETECTOR_CAPACITY"} --out bench/results/batching-fashion-detector.json \
   | tee bench/results/batching-fashion-detector.txt
 
 echo "== real Prometheus"
