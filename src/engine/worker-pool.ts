@@ -10,11 +10,12 @@
  * The head is the earliest deadline that can still be met. A job that cannot, even at its narrowest
  * width (it is late), yields to the ones that can: serving it first would only make them late too,
  * the domino effect of plain earliest-deadline-first under overload, and a queue that fell behind
- * once would stay behind. Late jobs ride along in batches and run when nothing on time waits; with
- * shedding (`refuseLate`) they are refused instead.
+ * once would stay behind. Late jobs ride along in batches when no on-time job is left waiting, and
+ * run when nothing on time waits; with shedding (`refuseLate`) they are refused instead, and so is
+ * a job that is on time only on average (`unlikely`) while another on-time job waits.
  *
  * Jobs that may run together (the same `batchKey`: model, options and width rule) are offered to
- * the head as companions, the on-time ones first; it says how many ride along, and they run as one
+ * the head as companions, the on-time ones (then the late ones); it says how many ride along, and they run as one
  * batch on one worker, each answered with its own share of the result.
  */
 import { Worker } from 'node:worker_threads';
@@ -430,8 +431,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return late;
   }
 
-  /** The earliest deadline that can still be met; when none can, the earliest. Late jobs that are
-   * to be refused (shedding) are refused on the way. */
+  /** The earliest deadline that can still be met; when none can, the earliest. With shedding, late
+   * jobs are refused on the way, and so are unlikely ones while another on-time job waits. */
   private nextHead(late: ReadonlySet<Pending>): Pending | undefined {
     const onTime = Math.min(this.queue.length, LOOKAHEAD) - late.size;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
