@@ -287,14 +287,16 @@ export class InferenceService {
           limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
         }
         const head = { deadline: due, images };
+        // images in a batch of the head and the first members - 1 companions
+        const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
         const plan = planBatch(allowed, now, limit, head, companions, cost);
         if (plan === undefined) {
           // the head is late even at the narrowest width: drain, at the narrowest width, in the largest batch that makes no one else late
           const late = planLateBatch(allowed[0]!, now, head, companions, cost);
           this.workDebt.add(late.costMs);
-          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, images + companions.slice(0, late.members - 1).reduce((a, c) => a + c.images, 0)), companions: late.members - 1 };
+          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, batchImages(late.members)), companions: late.members - 1 };
         }
-        const batch = images + companions.slice(0, plan.members - 1).reduce((a, c) => a + c.images, 0);
+        const batch = batchImages(plan.members);
         const restMs = allowed.map((width) => this.restMs(model.name, width, batch));
         const rule: Dispatch['rule'] = deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan.limitMs, widths: allowed, restMs };
         this.workDebt.add(plan.costMs);

@@ -382,7 +382,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (slot.running || !slot.ready) continue;
       const now = performance.now();
       const late = this.lateJobs(now); // judged once per dispatch
-      const head = this.nextHead(late);
+      const head = this.nextHead(late, now);
       if (!head) return;
       const candidates = this.companionsOf(head, late);
       if (this.waitForBatch(head, candidates, now)) return;
@@ -433,13 +433,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** The earliest deadline that can still be met; when none can, the earliest. With shedding, late
    * jobs are refused on the way, and so are unlikely ones while another on-time job waits. */
-  private nextHead(late: ReadonlySet<Pending>): Pending | undefined {
+  private nextHead(late: ReadonlySet<Pending>, now: number): Pending | undefined {
     const onTime = Math.min(this.queue.length, LOOKAHEAD) - late.size;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
       // an unlikely job is refused only for the sake of another on-time job that waits: alone it
       // costs nobody anything, and refusing every job would teach the latency model nothing
-      const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && onTime > 1 && pending.job.unlikely?.(performance.now()) === true;
+      const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && onTime > 1 && pending.job.unlikely?.(now) === true;
       if (!late.has(pending) && !unlikely) return pending;
       if (pending.job.refuseLate) {
         this.queue.splice(i, 1);
