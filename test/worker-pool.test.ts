@@ -94,3 +94,15 @@ t.test('with shedding, a job on time on average but unlikely to make it is refus
   const alone = await pool.run(unlikely(performance.now() + 200));
   t.ok(alone.finishedAt > 0, 'alone it is served: it costs nobody anything, and refusing it would teach the latency model nothing');
 });
+
+t.test('with shedding, refusing unlikely jobs stops at the last on-time job: that one is served', async (t) => {
+  const unlikely = (deadline: number): Job => ({ ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true });
+  const pool = await onePool(t);
+  const now = performance.now();
+  const busy = pool.run(job(30, Infinity, 0));
+  const first = pool.run(unlikely(now + 200));
+  const last = pool.run(unlikely(now + 300));
+  await t.rejects(first, /refused: unlikely/, 'refused while another on-time job waits');
+  t.ok((await last).finishedAt > 0, 'the other is then alone, and served');
+  await busy;
+});

@@ -434,7 +434,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** The earliest deadline that can still be met; when none can, the earliest. With shedding, late
    * jobs are refused on the way, and so are unlikely ones while another on-time job waits. */
   private nextHead(late: ReadonlySet<Pending>, now: number): Pending | undefined {
-    const onTime = Math.min(this.queue.length, LOOKAHEAD) - late.size;
+    let onTime = Math.min(this.queue.length, LOOKAHEAD) - late.size;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
       // an unlikely job is refused only for the sake of another on-time job that waits: alone it
@@ -442,6 +442,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && onTime > 1 && pending.job.unlikely?.(now) === true;
       if (!late.has(pending) && !unlikely) return pending;
       if (pending.job.refuseLate) {
+        if (unlikely) onTime -= 1; // one fewer on-time job waits: the last one left is served
         this.queue.splice(i, 1);
         i -= 1;
         clearTimeout(pending.timer);
