@@ -20,6 +20,11 @@ function job(runMs: number, deadline: number, floorMs: number, refuse?: () => Er
   };
 }
 
+/** A job that says it is unlikely to make its deadline (with shedding: refused while another waits). */
+function unlikely(deadline: number): Job {
+  return { ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true };
+}
+
 async function onePool(t: Test, maxBatchImages = 1): Promise<WorkerPool> {
   const pool = await WorkerPool.start({ size: 1, maxQueueDepth: 8, maxBatchImages, init: {} as WorkerInit, workerScript: WORKER });
   t.teardown(() => pool.close());
@@ -82,7 +87,6 @@ t.test('late jobs are offered to ride along only when no on-time job would be le
 });
 
 t.test('with shedding, a job on time on average but unlikely to make it is refused while another on-time job waits', async (t) => {
-  const unlikely = (deadline: number): Job => ({ ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true });
   const pool = await onePool(t);
   const now = performance.now();
   const busy = pool.run(job(30, Infinity, 0));
@@ -96,7 +100,6 @@ t.test('with shedding, a job on time on average but unlikely to make it is refus
 });
 
 t.test('with shedding, refusing unlikely jobs stops at the last on-time job: that one is served', async (t) => {
-  const unlikely = (deadline: number): Job => ({ ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true });
   const pool = await onePool(t);
   const now = performance.now();
   const busy = pool.run(job(30, Infinity, 0));
