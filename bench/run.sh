@@ -15,9 +15,9 @@ DETECTOR_CAPACITY=${DETECTOR_CAPACITY:-}
 MOBILENET_PUBLISHED_TOP1=0.35=0.597,0.5=0.644,0.75=0.689,1=0.705
 # The engine measured side by side: the last build before pipelines ran whole in the workers.
 PREVIOUS_REV=${PREVIOUS_REV:-5741090}
-# The engine the batching run compares with: the last build before late jobs rode along only when no
-# on-time job waits and shedding judged at the worker by the tail.
-BATCHING_BEFORE_REV=${BATCHING_BEFORE_REV:-693e079}
+# The engine the batching run compares with: the last build before marginal jobs yielded to ones
+# with room and late jobs were kept off the last free worker.
+BATCHING_BEFORE_REV=${BATCHING_BEFORE_REV:-c8436af}
 start=$(date +%s)
 
 echo "== build"
@@ -41,7 +41,7 @@ build_rev() {
 }
 echo "== the previous engines ($PREVIOUS_REV, $BATCHING_BEFORE_REV), built beside this one"
 build_rev "$PREVIOUS_REV" bench/tmp/previous
-build_rev "$BATCHING_BEFORE_REV" bench/tmp/batching-before
+build_rev "$BATCHING_BEFORE_REV" "bench/tmp/batching-before-$BATCHING_BEFORE_REV"
 PREVIOUS=bench/tmp/previous/dist/server.js
 
 echo "== width speed-ups"
@@ -65,7 +65,7 @@ node dist-bench/adaptive-vs-fixed.js --model s-mobilenet-v2-latency-only --model
 
 echo "== batching and shedding under load: 1x-3x steady, 2x bursty"
 node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTOR_BUDGET_MS" --seconds "$SECONDS_PER_POINT" \
-  --loads 1,2,3 --bursty 2 --modes deadline-plan,batching,shedding,fixed,previous --previous bench/tmp/batching-before/dist/server.js \
+  --loads 1,2,3 --bursty 2 --modes deadline-plan,batching,shedding,fixed,previous --previous "bench/tmp/batching-before-$BATCHING_BEFORE_REV/dist/server.js" \
   ${DETECTOR_CAPACITY:+--capacity "$DETECTOR_CAPACITY"} --out bench/results/batching-fashion-detector.json \
   | tee bench/results/batching-fashion-detector.txt
 

@@ -6,7 +6,7 @@ import type { WorkerInit } from '../dist/engine/protocol.js';
 // they ask for: a job that can no longer be on time yields to one that still can.
 const WORKER = new URL('./fixtures/timed-worker.mjs', import.meta.url);
 
-function job(runMs: number, deadline: number, floorMs: number, refuse?: () => Error): Job {
+function job(runMs: number, deadline: number, floorMs: number, refuse?: () => Error, reserveMs = 0): Job {
   return {
     deadline,
     timeoutAt: Infinity,
@@ -15,6 +15,7 @@ function job(runMs: number, deadline: number, floorMs: number, refuse?: () => Er
     images: 1,
     floorMs: () => floorMs,
     meanFloorMs: () => floorMs,
+    reserveMs,
     dispatch: () => ({ rule: { kind: 'fixed', width: 1 }, expectedMs: runMs, companions: 0 }),
     ...(refuse && { refuseLate: refuse }),
   };
@@ -25,8 +26,8 @@ function unlikely(deadline: number): Job {
   return { ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true };
 }
 
-async function onePool(t: Test, maxBatchImages = 1): Promise<WorkerPool> {
-  const pool = await WorkerPool.start({ size: 1, maxQueueDepth: 8, maxBatchImages, init: {} as WorkerInit, workerScript: WORKER });
+async function onePool(t: Test, maxBatchImages = 1, size = 1): Promise<WorkerPool> {
+  const pool = await WorkerPool.start({ size, maxQueueDepth: 8, maxBatchImages, init: {} as WorkerInit, workerScript: WORKER });
   t.teardown(() => pool.close());
   return pool;
 }
@@ -50,6 +51,51 @@ t.test('in deadline order while every job can be on time', async (t) => {
   const sooner = pool.run(job(5, now + 200, 5));
   const [, a, b] = await Promise.all([busy, later, sooner]);
   t.ok(b.dispatchedAt < a.dispatchedAt, 'earliest deadline first');
+});
+
+t.test('a job only just on time (less than its reserve to spare) yields to one with room, and is served after it', async (t) => {
+  const pool = await onePool(t);
+  const now = performance.now();
+  const busy = pool.run(job(40, Infinity, 0));
+  // when the worker frees (40 ms), 20 ms or less are left: less than 5 ms + a 20 ms reserve
+  const marginal = pool.run(job(5, now + 60, 5, undefined, 20));
+  const roomy = pool.run(job(5, now + 300, 5, undefined, 20));
+  const [, a, b] = await Promise.all([busy, marginal, roomy]);
+  t.ok(b.dispatchedAt < a.dispatchedAt, 'the job with room ran first, though due later');
+  t.ok(a.finishedAt > 0, 'the marginal one is still served');
+});
+
+t.test('with shedding a marginal job does not yield (shedding refuses unlikely jobs instead)', async (t) => {
+  const pool = await onePool(t);
+  const now = performance.now();
+  const refuse = (): Error => new Error('refused: late');
+  const busy = pool.run(job(40, Infinity, 0));
+  // when the worker frees (40 ms), 40 ms or less are left: less than 5 ms + a 50 ms reserve
+  const marginal = pool.run(job(5, now + 80, 5, refuse, 50));
+  const roomy = pool.run(job(5, now + 300, 5, refuse, 50));
+  const [, a, b] = await Promise.all([busy, marginal, roomy]);
+  t.ok(a.dispatchedAt < b.dispatchedAt, 'earliest deadline first');
+});
+
+t.test('in deadline order when no job has room to spare', async (t) => {
+  const pool = await onePool(t);
+  const now = performance.now();
+  const busy = pool.run(job(40, Infinity, 0));
+  const later = pool.run(job(5, now + 64, 5, undefined, 20));
+  const sooner = pool.run(job(5, now + 60, 5, undefined, 20));
+  const [, a, b] = await Promise.all([busy, later, sooner]);
+  t.ok(b.dispatchedAt < a.dispatchedAt, 'earliest deadline first');
+});
+
+t.test('jobs that yield run on all workers but one: the last free worker is for the next on-time job', async (t) => {
+  const pool = await onePool(t, 1, 2);
+  const now = performance.now();
+  const late = [pool.run(job(60, now - 1, 5)), pool.run(job(60, now - 1, 5))]; // late already
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const onTime = await pool.run(job(5, performance.now() + 300, 5));
+  const [first, second] = await Promise.all(late);
+  t.ok(onTime.finishedAt < first!.finishedAt, 'the on-time job found a worker free while the first late job ran');
+  t.ok(second!.dispatchedAt >= first!.finishedAt, 'the second late job waited for the first');
 });
 
 t.test('with refuseLate (shedding) a late job is refused, not served', async (t) => {

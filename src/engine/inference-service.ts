@@ -269,6 +269,8 @@ export class InferenceService {
       ...(batchable && { batchKey: `${model.name} ${JSON.stringify(payload.options)} ${deadline.forcedWidth ?? 'budget'}` }),
       floorMs,
       meanFloorMs,
+      // the slack the width policy keeps for a waiting request: one with less yields to one with more
+      reserveMs: Number.isFinite(deadline.budgetMs) ? this.config.planReserve * deadline.budgetMs : 0,
       // shedding: a job that turns late while it waits is refused rather than served late
       ...(this.config.shedLateRequests && {
         // at a worker: late even at the narrowest width by the quantile planned with
@@ -362,7 +364,7 @@ function unreachable(budgetMs: number): ServiceError {
 /** A job with no deadline that runs at one given width (start-up profiling and golden checks); a
  * worker that does not answer within a minute fails the start-up. */
 function fixedWidthJob(payload: JobPayload, width: number, images = 1): Job {
-  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, images, floorMs: () => 0, meanFloorMs: () => 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0, companions: 0 }) };
+  return { deadline: Infinity, timeoutAt: performance.now() + 60_000, budgetMs: Infinity, payload, images, floorMs: () => 0, meanFloorMs: () => 0, reserveMs: 0, dispatch: () => ({ rule: { kind: 'fixed', width }, expectedMs: 0, companions: 0 }) };
 }
 
 /** The bundle's first golden input as a PNG: a real input of the model, for profiling. */

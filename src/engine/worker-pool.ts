@@ -10,9 +10,14 @@
  * The head is the earliest deadline that can still be met. A job that cannot, even at its narrowest
  * width (it is late), yields to the ones that can: serving it first would only make them late too,
  * the domino effect of plain earliest-deadline-first under overload, and a queue that fell behind
- * once would stay behind. Late jobs ride along in batches when no on-time job is left waiting, and
- * run when nothing on time waits; with shedding (`refuseLate`) they are refused instead, and so is
- * a job that is on time only on average (`unlikely`) while another on-time job waits.
+ * once would stay behind. So does a job that can only just be on time (less than its reserve to
+ * spare, `reserveMs`) while another can with room: under overload the earliest deadline still on
+ * time is always such a job, and most of them would end late. Jobs that yield ride along in batches
+ * when no on-time job is left waiting, and run when nothing on time waits, on all workers but one
+ * (the one left free is for the next on-time job: a batch of late jobs holds its worker a while).
+ * With shedding (`refuseLate`) late jobs are refused instead, and so is a job that is on time only
+ * on average (`unlikely`) while another on-time job waits; that is shedding's own way of serving
+ * the likely jobs first, so there marginal jobs do not yield.
  *
  * Jobs that may run together (the same `batchKey`: model, options and width rule) are offered to
  * the head as companions, the on-time ones (then the late ones); it says how many ride along, and they run as one
@@ -64,6 +69,8 @@ export interface Job {
   floorMs(): number;
   /** The same on average (the planning above uses the tail; shedding uses this). */
   meanFloorMs(): number;
+  /** The slack, beyond meanFloorMs, a job should have left to be served before others (see isMarginal). */
+  reserveMs: number;
   /** Called when a worker is free for this job, with the queued jobs that may join it (on-time
    * ones, then late ones, each in deadline order): the rule its worker binds the width with, and
    * how many of them join. */
@@ -79,13 +86,18 @@ export interface Job {
 export interface Companion {
   deadline: number;
   images: number;
-  /** It can no longer meet its deadline (see isLate). */
+  /** It can no longer meet its deadline (see isLate): it rides along, but its deadline bounds nothing. */
   late: boolean;
 }
 
 /** Whether a job can no longer meet its deadline, even at its narrowest width (on average). */
 export function isLate(job: Job, now: number): boolean {
   return now + job.meanFloorMs() > job.deadline;
+}
+
+/** Whether a job can still meet its deadline, but with less than its reserve to spare. */
+export function isMarginal(job: Job, now: number): boolean {
+  return !isLate(job, now) && now + job.meanFloorMs() + job.reserveMs > job.deadline;
 }
 
 export interface JobResult {
@@ -137,6 +149,8 @@ interface Running {
   dispatchedAt: number;
   dispatch: Dispatch;
   id: number;
+  /** Its head yielded: nothing on time was waiting when it left. */
+  yielded: boolean;
 }
 
 interface Slot {
@@ -381,16 +395,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (this.queue.length === 0) return;
       if (slot.running || !slot.ready) continue;
       const now = performance.now();
-      const late = this.lateJobs(now); // judged once per dispatch
-      const head = this.nextHead(late, now);
+      const yielding = this.yieldingJobs(now); // judged once per dispatch
+      const head = this.nextHead(yielding, now);
       if (!head) return;
-      const candidates = this.companionsOf(head, late);
+      // the last worker free is kept for the next on-time job
+      if (yielding.has(head) && this.slots.filter((s) => s.running?.yielded).length >= Math.max(1, this.slots.length - 1)) return;
+      const candidates = this.companionsOf(head, yielding);
       if (this.waitForBatch(head, candidates, now)) return;
       this.queue.splice(this.queue.indexOf(head), 1);
       let dispatch: Dispatch;
       try {
-        const companions = candidates.map((c) => ({ deadline: c.job.deadline, images: c.job.images, late: late.has(c) }));
-        dispatch = head.job.dispatch(now, this.view(now, slot, head, candidates, late), companions);
+        const companions = candidates.map((c) => ({ deadline: c.job.deadline, images: c.job.images, late: isLate(c.job, now) }));
+        dispatch = head.job.dispatch(now, this.view(now, slot, head, candidates, yielding), companions);
       } catch (error) {
         clearTimeout(head.timer);
         head.reject(error as Error);
@@ -399,7 +415,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const members = [head, ...candidates.slice(0, dispatch.companions)];
       for (const member of members.slice(1)) this.queue.splice(this.queue.indexOf(member), 1);
       const id = this.nextId++;
-      slot.running = { members, dispatchedAt: now, dispatch, id };
+      slot.running = { members, dispatchedAt: now, dispatch, id, yielded: yielding.has(head) };
       const payload = merged(members.map((m) => m.job.payload));
       const message: JobMessage = { type: 'job', id, payload, width: dispatch.rule };
       slot.worker.postMessage(message, transferables(payload));
@@ -424,23 +440,34 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return true;
   }
 
-  /** The queued jobs (within the lookahead) that can no longer meet their deadlines. */
-  private lateJobs(now: number): Set<Pending> {
-    const late = new Set<Pending>();
-    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) if (isLate(this.queue[i]!.job, now)) late.add(this.queue[i]!);
-    return late;
+  /** The queued jobs (within the lookahead) that yield to the others: the late ones, and the
+   * marginal ones while some job is neither. With shedding a marginal job does not yield: it is
+   * refused instead while another waits, if unlikely (nextHead), and a deferred one would turn late
+   * and be refused. */
+  private yieldingJobs(now: number): Set<Pending> {
+    const yielding = new Set<Pending>();
+    const marginal: Pending[] = [];
+    let roomy = 0;
+    for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
+      const pending = this.queue[i]!;
+      if (isLate(pending.job, now)) yielding.add(pending);
+      else if (pending.job.refuseLate === undefined && isMarginal(pending.job, now)) marginal.push(pending);
+      else roomy += 1;
+    }
+    if (roomy > 0) for (const pending of marginal) yielding.add(pending);
+    return yielding;
   }
 
-  /** The earliest deadline that can still be met; when none can, the earliest. With shedding, late
-   * jobs are refused on the way, and so are unlikely ones while another on-time job waits. */
-  private nextHead(late: ReadonlySet<Pending>, now: number): Pending | undefined {
-    let onTime = Math.min(this.queue.length, LOOKAHEAD) - late.size;
+  /** The earliest deadline that does not yield; when every job does, the earliest. With shedding,
+   * late jobs are refused on the way, and so are unlikely ones while another on-time job waits. */
+  private nextHead(yielding: ReadonlySet<Pending>, now: number): Pending | undefined {
+    let onTime = Math.min(this.queue.length, LOOKAHEAD) - yielding.size;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
       // an unlikely job is refused only for the sake of another on-time job that waits: alone it
       // costs nobody anything, and refusing every job would teach the latency model nothing
-      const unlikely = !late.has(pending) && pending.job.refuseLate !== undefined && onTime > 1 && pending.job.unlikely?.(now) === true;
-      if (!late.has(pending) && !unlikely) return pending;
+      const unlikely = !yielding.has(pending) && pending.job.refuseLate !== undefined && onTime > 1 && pending.job.unlikely?.(now) === true;
+      if (!yielding.has(pending) && !unlikely) return pending;
       if (pending.job.refuseLate) {
         if (unlikely) onTime -= 1; // one fewer on-time job waits: the last one left is served
         this.queue.splice(i, 1);
@@ -453,10 +480,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   /** The queued jobs that may join the head, within the batch's image bound: the on-time ones in
-   * deadline order, then, only when that leaves no on-time job waiting, the late ones. Every late
-   * job taken makes the batch longer, and on-time jobs left waiting for a worker meanwhile would
-   * turn late in turn (under overload, the spiral that kept a queue behind for good). */
-  private companionsOf(head: Pending, late: ReadonlySet<Pending>): Pending[] {
+   * deadline order, then, only when that leaves no on-time job waiting, the ones that yield. Every
+   * such job taken makes the batch longer, and on-time jobs left waiting for a worker meanwhile
+   * would turn late in turn (under overload, the spiral that kept a queue behind for good). */
+  private companionsOf(head: Pending, yielding: ReadonlySet<Pending>): Pending[] {
     const { job } = head;
     if (job.batchKey === undefined) return [];
     const onTime: Pending[] = [];
@@ -465,8 +492,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const other = this.queue[i]!;
       if (other === head) continue;
-      if (!late.has(other)) onTimeWaiting += 1;
-      if (other.job.batchKey === job.batchKey) (late.has(other) ? behind : onTime).push(other);
+      if (!yielding.has(other)) onTimeWaiting += 1;
+      if (other.job.batchKey === job.batchKey) (yielding.has(other) ? behind : onTime).push(other);
     }
     const found: Pending[] = [];
     let images = job.images;
@@ -483,13 +510,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   /** The on-time queue without the head and its candidate companions (they leave with it, or wait
-   * for the next worker); late jobs yield, so they do not bound the head's width. */
-  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], late: ReadonlySet<Pending>): QueueView {
+   * for the next worker); jobs that yield do not bound the head's width. */
+  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], yielding: ReadonlySet<Pending>): QueueView {
     const waiting: Waiting[] = [];
     const riding = new Set([head, ...candidates]);
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const job = this.queue[i]!.job;
-      if (riding.has(this.queue[i]!) || late.has(this.queue[i]!)) continue;
+      if (riding.has(this.queue[i]!) || yielding.has(this.queue[i]!)) continue;
       waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
     const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));
