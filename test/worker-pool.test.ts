@@ -26,8 +26,8 @@ function unlikely(deadline: number): Job {
   return { ...job(5, deadline, 5, () => new Error('refused: unlikely')), unlikely: () => true };
 }
 
-async function onePool(t: Test, maxBatchImages = 1, size = 1): Promise<WorkerPool> {
-  const pool = await WorkerPool.start({ size, maxQueueDepth: 8, maxBatchImages, init: {} as WorkerInit, workerScript: WORKER });
+async function onePool(t: Test, maxBatchImages = 1, size = 1, maxQueueDepth = 8): Promise<WorkerPool> {
+  const pool = await WorkerPool.start({ size, maxQueueDepth, maxBatchImages, init: {} as WorkerInit, workerScript: WORKER });
   t.teardown(() => pool.close());
   return pool;
 }
@@ -53,16 +53,28 @@ t.test('in deadline order while every job can be on time', async (t) => {
   t.ok(b.dispatchedAt < a.dispatchedAt, 'earliest deadline first');
 });
 
-t.test('a job only just on time (less than its reserve to spare) yields to one with room, and is served after it', async (t) => {
+t.test('under overload a job only just on time (less than its reserve to spare) yields to one with room, and is served after it', async (t) => {
+  const pool = await onePool(t, 1, 1, 16);
+  const now = performance.now();
+  const busy = pool.run(job(40, Infinity, 0));
+  // when the worker frees (40 ms), 40 ms or less are left: less than 10 ms + a 50 ms reserve
+  const marginal = pool.run(job(10, now + 80, 10, undefined, 50));
+  // ten jobs with room, due at 130 ms: in deadline order the last ones would end late
+  const roomy = Array.from({ length: 10 }, () => pool.run(job(10, now + 130, 10, undefined, 50)));
+  const [, a, b] = await Promise.all([busy, marginal, ...roomy]);
+  t.ok(b!.dispatchedAt < a!.dispatchedAt, 'a job with room ran first, though due later');
+  t.ok(a!.finishedAt > 0, 'the marginal one is still served');
+});
+
+t.test('while deadline order serves every job in time, a marginal job keeps its turn', async (t) => {
   const pool = await onePool(t);
   const now = performance.now();
   const busy = pool.run(job(40, Infinity, 0));
-  // when the worker frees (40 ms), 20 ms or less are left: less than 5 ms + a 20 ms reserve
-  const marginal = pool.run(job(5, now + 60, 5, undefined, 20));
-  const roomy = pool.run(job(5, now + 300, 5, undefined, 20));
+  // marginal when the worker frees (less than 5 ms + a 50 ms reserve left), but both fit in order
+  const marginal = pool.run(job(5, now + 80, 5, undefined, 50));
+  const roomy = pool.run(job(5, now + 300, 5, undefined, 50));
   const [, a, b] = await Promise.all([busy, marginal, roomy]);
-  t.ok(b.dispatchedAt < a.dispatchedAt, 'the job with room ran first, though due later');
-  t.ok(a.finishedAt > 0, 'the marginal one is still served');
+  t.ok(a.dispatchedAt < b.dispatchedAt, 'earliest deadline first');
 });
 
 t.test('with shedding a marginal job does not yield (shedding refuses unlikely jobs instead)', async (t) => {

@@ -10,9 +10,10 @@
  * The head is the earliest deadline that can still be met. A job that cannot, even at its narrowest
  * width (it is late), yields to the ones that can: serving it first would only make them late too,
  * the domino effect of plain earliest-deadline-first under overload, and a queue that fell behind
- * once would stay behind. So does a job that can only just be on time (less than its reserve to
- * spare, `reserveMs`) while another can with room: under overload the earliest deadline still on
- * time is always such a job, and most of them would end late. Jobs that yield ride along in batches
+ * once would stay behind. Under overload (deadline order would not serve every on-time job in
+ * time), so does a job that can only just be on time (less than its reserve to spare, `reserveMs`)
+ * while another can with room: there the earliest deadline still on time is always such a job,
+ * and most of them would end late. Jobs that yield ride along in batches
  * when no on-time job is left waiting, and run when nothing on time waits, on all workers but one
  * (the one left free is for the next on-time job: a batch of late jobs holds its worker a while).
  * With shedding (`refuseLate`) late jobs are refused instead, and so is a job that is on time only
@@ -441,21 +442,41 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   /** The queued jobs (within the lookahead) that yield to the others: the late ones, and the
-   * marginal ones while some job is neither. With shedding a marginal job does not yield: it is
+   * marginal ones while some job is neither and deadline order would not serve every on-time job
+   * in time (overload: a burst, or a queue that fell behind). With shedding a marginal job does not yield: it is
    * refused instead while another waits, if unlikely (nextHead), and a deferred one would turn late
    * and be refused. */
   private yieldingJobs(now: number): Set<Pending> {
     const yielding = new Set<Pending>();
+    const onTime: Pending[] = [];
     const marginal: Pending[] = [];
     let roomy = 0;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
-      if (isLate(pending.job, now)) yielding.add(pending);
-      else if (pending.job.refuseLate === undefined && isMarginal(pending.job, now)) marginal.push(pending);
+      if (isLate(pending.job, now)) {
+        yielding.add(pending);
+        continue;
+      }
+      onTime.push(pending);
+      if (pending.job.refuseLate === undefined && isMarginal(pending.job, now)) marginal.push(pending);
       else roomy += 1;
     }
-    if (roomy > 0) for (const pending of marginal) yielding.add(pending);
+    // while deadline order serves every on-time job in time it is the best order: keep it
+    if (roomy > 0 && marginal.length > 0 && !this.allInTime(onTime, now)) for (const pending of marginal) yielding.add(pending);
     return yielding;
+  }
+
+  /** Whether the on-time jobs, in deadline order, each at its narrowest width on average, all end
+   * in time on the workers (each free when its running job should end, on average). */
+  private allInTime(onTime: readonly Pending[], now: number): boolean {
+    const free = this.slots.filter((s) => s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + (s.running.dispatch.meanMs ?? s.running.dispatch.expectedMs)) : now));
+    for (const pending of onTime) {
+      let first = 0;
+      for (let k = 1; k < free.length; k += 1) if (free[k]! < free[first]!) first = k;
+      free[first] = (free[first] ?? now) + pending.job.meanFloorMs();
+      if (free[first]! > pending.job.deadline) return false;
+    }
+    return true;
   }
 
   /** The earliest deadline that does not yield; when every job does, the earliest. With shedding,
