@@ -114,6 +114,22 @@ def adaptive_table(result: dict[str, Any]) -> str:
             + table(["pattern", "load", "offered req/s", "mode", "throughput req/s", "p50 ms", "p99 ms", "within budget", "answers within (client / server clock)", "accuracy delivered", "errors", "widths served"], rows))
 
 
+def side_by_side_table(result: dict[str, Any]) -> str:
+    """Per load point and variant: the mean over the repeats, with their range."""
+    def spread(values: list[float]) -> str:
+        return f"{100 * sum(values) / len(values):.1f}% ({100 * min(values):.1f}-{100 * max(values):.1f})"
+
+    rows = []
+    points = list(dict.fromkeys((r["pattern"], r["load"]) for r in result["rows"]))
+    for pattern, load in points:
+        for variant in result["variants"]:
+            mine = [r for r in result["rows"] if (r["pattern"], r["load"], r["variant"]) == (pattern, load, variant)]
+            rows.append([pattern, f"{load:g}x", variant, spread([r["within"] for r in mine]), spread([r["delivered"] for r in mine]), spread([r["servedWithin"] for r in mine]), str(sum(r["errors"] for r in mine))])
+    return (f"fashion-detector, budget {result['budgetMs']} ms, {result['seconds']} s per point, loads x {result['capacity']} req/s, "
+            f"{result['repeats']} repeats round-robin (mean, min-max)\n\n"
+            + table(["pattern", "load", "variant", "within budget", "accuracy delivered", "answers within", "errors"], rows))
+
+
 def speedup_table(result: dict[str, Any]) -> str:
     rows = []
     for entry in result["results"]:
@@ -187,6 +203,8 @@ def summary(results_dir: Path) -> str:
     for path in sorted(results_dir.glob("batching-*.json")):
         if path.name != batching.name:
             parts += [f"## Batching and shedding under load (open loop, {path.name})\n", adaptive_table(json.loads(path.read_text()))]
+    for path in sorted(results_dir.glob("side-by-side-*.json")):
+        parts += [f"## Side by side, repeated ({path.name})\n", side_by_side_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"
     if prometheus.exists():
         parts += ["## Read back through a real Prometheus\n", prometheus_table(json.loads(prometheus.read_text()))]

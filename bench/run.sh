@@ -18,6 +18,8 @@ PREVIOUS_REV=${PREVIOUS_REV:-5741090}
 # The engine the batching run compares with: the last build before marginal jobs yielded to ones
 # with room and late jobs were kept off the last free worker.
 BATCHING_BEFORE_REV=${BATCHING_BEFORE_REV:-c8436af}
+# The same change without its overload test (marginal jobs yield whenever another has room).
+ALWAYS_YIELD_REV=${ALWAYS_YIELD_REV:-7169c95}
 start=$(date +%s)
 
 echo "== build"
@@ -39,9 +41,10 @@ build_rev() {
     (cd "$2" && npx tsc -p .)
   fi
 }
-echo "== the previous engines ($PREVIOUS_REV, $BATCHING_BEFORE_REV), built beside this one"
+echo "== the previous engines ($PREVIOUS_REV, $BATCHING_BEFORE_REV, $ALWAYS_YIELD_REV), built beside this one"
 build_rev "$PREVIOUS_REV" bench/tmp/previous
 build_rev "$BATCHING_BEFORE_REV" "bench/tmp/batching-before-$BATCHING_BEFORE_REV"
+build_rev "$ALWAYS_YIELD_REV" "bench/tmp/always-yield-$ALWAYS_YIELD_REV"
 PREVIOUS=bench/tmp/previous/dist/server.js
 
 echo "== width speed-ups"
@@ -68,6 +71,11 @@ node dist-bench/adaptive-vs-fixed.js --model fashion-detector --budget "$DETECTO
   --loads 1,2,3 --bursty 2 --modes deadline-plan,batching,shedding,fixed,previous --previous "bench/tmp/batching-before-$BATCHING_BEFORE_REV/dist/server.js" \
   ${DETECTOR_CAPACITY:+--capacity "$DETECTOR_CAPACITY"} --out bench/results/batching-fashion-detector.json \
   | tee bench/results/batching-fashion-detector.txt
+
+echo "== overload, side by side and repeated: this engine, the one before, and always yielding"
+node dist-bench/side-by-side.js --loads 1,3 --bursty 2 --repeats 4 ${DETECTOR_CAPACITY:+--capacity "$DETECTOR_CAPACITY"} \
+  --variants "{\"before ($BATCHING_BEFORE_REV)\":{\"script\":\"bench/tmp/batching-before-$BATCHING_BEFORE_REV/dist/server.js\"},\"always yield ($ALWAYS_YIELD_REV)\":{\"script\":\"bench/tmp/always-yield-$ALWAYS_YIELD_REV/dist/server.js\"},\"this engine\":{}}" \
+  --out bench/results/side-by-side-overload.json | tee bench/results/side-by-side-overload.txt
 
 echo "== real Prometheus"
 node dist-bench/prometheus-check.js | tee bench/results/prometheus-check.txt
