@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { WorkerPool, type Job } from '../dist/engine/worker-pool.js';
+import { WorkerPool, type Job, type JobResult } from '../dist/engine/worker-pool.js';
 import type { WorkerInit } from '../dist/engine/protocol.js';
 
 // The pool's order with a stand-in worker (test/fixtures/timed-worker.mjs) whose jobs take the time
@@ -32,25 +32,26 @@ async function onePool(t: Test, maxBatchImages = 1, size = 1, maxQueueDepth = 8)
   return pool;
 }
 
-t.test('a late job yields to one that can still be on time, and is served after it', async (t) => {
+/** Two jobs (made once the pool runs, from its clock) queued behind one that holds the only
+ * worker for `busyMs`: their results, in the order made. */
+async function behindBusy(t: Test, busyMs: number, make: (now: number) => [Job, Job]): Promise<[JobResult, JobResult]> {
   const pool = await onePool(t);
-  const now = performance.now();
-  const busy = pool.run(job(60, Infinity, 0)); // holds the only worker for 60 ms
-  const late = pool.run(job(5, now + 20, 5)); // due at 20 ms: late by the time the worker frees
-  const onTime = pool.run(job(5, now + 200, 5));
-  const [, a, b] = await Promise.all([busy, late, onTime]);
-  t.ok(b.dispatchedAt < a.dispatchedAt, 'the on-time job ran first, though due later');
-  t.ok(a.finishedAt > 0, 'the late one is still served');
+  const busy = pool.run(job(busyMs, Infinity, 0));
+  const [first, second] = make(performance.now());
+  const [, a, b] = await Promise.all([busy, pool.run(first), pool.run(second)]);
+  return [a, b];
+}
+
+t.test('a late job yields to one that can still be on time, and is served after it', async (t) => {
+  // due at 20 ms: late by the time the worker frees (60 ms)
+  const [late, onTime] = await behindBusy(t, 60, (now) => [job(5, now + 20, 5), job(5, now + 200, 5)]);
+  t.ok(onTime.dispatchedAt < late.dispatchedAt, 'the on-time job ran first, though due later');
+  t.ok(late.finishedAt > 0, 'the late one is still served');
 });
 
 t.test('in deadline order while every job can be on time', async (t) => {
-  const pool = await onePool(t);
-  const now = performance.now();
-  const busy = pool.run(job(20, Infinity, 0));
-  const later = pool.run(job(5, now + 300, 5));
-  const sooner = pool.run(job(5, now + 200, 5));
-  const [, a, b] = await Promise.all([busy, later, sooner]);
-  t.ok(b.dispatchedAt < a.dispatchedAt, 'earliest deadline first');
+  const [later, sooner] = await behindBusy(t, 20, (now) => [job(5, now + 300, 5), job(5, now + 200, 5)]);
+  t.ok(sooner.dispatchedAt < later.dispatchedAt, 'earliest deadline first');
 });
 
 t.test('under overload a job only just on time (less than its reserve to spare) yields to one with room, and is served after it', async (t) => {
@@ -66,37 +67,22 @@ t.test('under overload a job only just on time (less than its reserve to spare) 
   t.ok(a!.finishedAt > 0, 'the marginal one is still served');
 });
 
-t.test('while deadline order serves every job in time, a marginal job keeps its turn', async (t) => {
-  const pool = await onePool(t);
-  const now = performance.now();
-  const busy = pool.run(job(40, Infinity, 0));
-  // marginal when the worker frees (less than 5 ms + a 50 ms reserve left), but both fit in order
-  const marginal = pool.run(job(5, now + 80, 5, undefined, 50));
-  const roomy = pool.run(job(5, now + 300, 5, undefined, 50));
-  const [, a, b] = await Promise.all([busy, marginal, roomy]);
-  t.ok(a.dispatchedAt < b.dispatchedAt, 'earliest deadline first');
-});
-
-t.test('with shedding a marginal job does not yield (shedding refuses unlikely jobs instead)', async (t) => {
-  const pool = await onePool(t);
-  const now = performance.now();
-  const refuse = (): Error => new Error('refused: late');
-  const busy = pool.run(job(40, Infinity, 0));
-  // when the worker frees (40 ms), 40 ms or less are left: less than 5 ms + a 50 ms reserve
-  const marginal = pool.run(job(5, now + 80, 5, refuse, 50));
-  const roomy = pool.run(job(5, now + 300, 5, refuse, 50));
-  const [, a, b] = await Promise.all([busy, marginal, roomy]);
-  t.ok(a.dispatchedAt < b.dispatchedAt, 'earliest deadline first');
-});
+// a marginal job keeps its turn while deadline order serves every job in time, and always with
+// shedding (which refuses unlikely jobs instead of letting them yield)
+for (const [name, refuse] of [
+  ['while deadline order serves every job in time, a marginal job keeps its turn', undefined],
+  ['with shedding a marginal job does not yield', (): Error => new Error('refused: late')],
+] as const) {
+  t.test(name, async (t) => {
+    // when the worker frees (40 ms), 40 ms or less are left: less than 5 ms + a 50 ms reserve
+    const [marginal, roomy] = await behindBusy(t, 40, (now) => [job(5, now + 80, 5, refuse, 50), job(5, now + 300, 5, refuse, 50)]);
+    t.ok(marginal.dispatchedAt < roomy.dispatchedAt, 'earliest deadline first');
+  });
+}
 
 t.test('in deadline order when no job has room to spare', async (t) => {
-  const pool = await onePool(t);
-  const now = performance.now();
-  const busy = pool.run(job(40, Infinity, 0));
-  const later = pool.run(job(5, now + 64, 5, undefined, 20));
-  const sooner = pool.run(job(5, now + 60, 5, undefined, 20));
-  const [, a, b] = await Promise.all([busy, later, sooner]);
-  t.ok(b.dispatchedAt < a.dispatchedAt, 'earliest deadline first');
+  const [later, sooner] = await behindBusy(t, 40, (now) => [job(5, now + 64, 5, undefined, 20), job(5, now + 60, 5, undefined, 20)]);
+  t.ok(sooner.dispatchedAt < later.dispatchedAt, 'earliest deadline first');
 });
 
 t.test('jobs that yield run on all workers but one: the last free worker is for the next on-time job', async (t) => {
