@@ -13,15 +13,15 @@
  * once would stay behind. Under overload (deadline order would not serve every on-time job in
  * time), so does a job that can only just be on time (less than its reserve to spare, `reserveMs`)
  * while another can with room: there the earliest deadline still on time is always such a job,
- * and most of them would end late. Jobs that yield ride along in batches
- * when no on-time job is left waiting, and run when nothing on time waits, on all workers but one
- * (the one left free is for the next on-time job: a batch of late jobs holds its worker a while).
+ * and most of them would end late. Jobs that yield ride along in batches when no on-time job is
+ * left waiting, and run when nothing on time waits, on all workers but one (the one left free is
+ * for the next on-time job: a batch of late jobs holds its worker a while).
  * With shedding (`refuseLate`) late jobs are refused instead, and so is a job that is on time only
  * on average (`unlikely`) while another on-time job waits; that is shedding's own way of serving
  * the likely jobs first, so there marginal jobs do not yield.
  *
  * Jobs that may run together (the same `batchKey`: model, options and width rule) are offered to
- * the head as companions, the on-time ones (then the late ones); it says how many ride along, and they run as one
+ * the head as companions, the on-time ones (then the ones that yield); it says how many ride along, and they run as one
  * batch on one worker, each answered with its own share of the result.
  */
 import { Worker } from 'node:worker_threads';
@@ -73,7 +73,7 @@ export interface Job {
   /** The slack, beyond meanFloorMs, a job should have left to be served before others (see isMarginal). */
   reserveMs: number;
   /** Called when a worker is free for this job, with the queued jobs that may join it (on-time
-   * ones, then late ones, each in deadline order): the rule its worker binds the width with, and
+   * ones, then the ones that yield, each in deadline order): the rule its worker binds the width with, and
    * how many of them join. */
   dispatch(now: number, view: QueueView, companions: readonly Companion[]): Dispatch;
   /** When set, a late job is refused with this error instead of waiting to be served late. */
@@ -443,9 +443,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** The queued jobs (within the lookahead) that yield to the others: the late ones, and the
    * marginal ones while some job is neither and deadline order would not serve every on-time job
-   * in time (overload: a burst, or a queue that fell behind). With shedding a marginal job does not yield: it is
-   * refused instead while another waits, if unlikely (nextHead), and a deferred one would turn late
-   * and be refused. */
+   * in time (overload: a burst, or a queue that fell behind). With shedding a marginal job does
+   * not yield: it is refused instead while another waits, if unlikely (nextHead), and a deferred
+   * one would turn late and be refused. */
   private yieldingJobs(now: number): Set<Pending> {
     const yielding = new Set<Pending>();
     const onTime: Pending[] = [];
