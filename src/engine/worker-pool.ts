@@ -70,7 +70,8 @@ export interface Job {
   floorMs(): number;
   /** The same on average (the planning above uses the tail; shedding uses this). */
   meanFloorMs(): number;
-  /** The slack, beyond meanFloorMs, a job should have left to be served before others (see isMarginal). */
+  /** The slack, beyond meanFloorMs, a job should have left to be served before others: with less
+   * it is marginal, and yields under overload. */
   reserveMs: number;
   /** Called when a worker is free for this job, with the queued jobs that may join it (on-time
    * ones, then the ones that yield, each in deadline order): the rule its worker binds the width with, and
@@ -94,11 +95,6 @@ export interface Companion {
 /** Whether a job can no longer meet its deadline, even at its narrowest width (on average). */
 export function isLate(job: Job, now: number): boolean {
   return now + job.meanFloorMs() > job.deadline;
-}
-
-/** Whether a job can still meet its deadline, but with less than its reserve to spare. */
-export function isMarginal(job: Job, now: number): boolean {
-  return !isLate(job, now) && now + job.meanFloorMs() + job.reserveMs > job.deadline;
 }
 
 export interface JobResult {
@@ -230,7 +226,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (job.deadline > deadline) break;
       if (!isLate(job, now)) work += job.meanFloorMs();
     }
-    for (const slot of this.slots) if (slot.running) work += Math.max(0, slot.running.dispatchedAt + (slot.running.dispatch.meanMs ?? slot.running.dispatch.expectedMs) - now);
+    for (const slot of this.slots) work += freeAt(slot, now, 'mean') - now;
     return work / Math.max(1, this.slots.length);
   }
 
@@ -448,17 +444,20 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    * one would turn late and be refused. */
   private yieldingJobs(now: number): Set<Pending> {
     const yielding = new Set<Pending>();
-    const onTime: Pending[] = [];
+    const onTime: { deadline: number; meanFloorMs: number }[] = [];
     const marginal: Pending[] = [];
     let roomy = 0;
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
-      if (isLate(pending.job, now)) {
+      const { deadline, reserveMs, refuseLate } = pending.job;
+      const meanFloorMs = pending.job.meanFloorMs(); // as isLate judges, once per job
+      if (now + meanFloorMs > deadline) {
         yielding.add(pending);
         continue;
       }
-      onTime.push(pending);
-      if (pending.job.refuseLate === undefined && isMarginal(pending.job, now)) marginal.push(pending);
+      onTime.push({ deadline, meanFloorMs });
+      // marginal: on time, with less than its reserve to spare
+      if (refuseLate === undefined && now + meanFloorMs + reserveMs > deadline) marginal.push(pending);
       else roomy += 1;
     }
     // while deadline order serves every on-time job in time it is the best order: keep it
@@ -468,13 +467,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** Whether the on-time jobs, in deadline order, each at its narrowest width on average, all end
    * in time on the workers (each free when its running job should end, on average). */
-  private allInTime(onTime: readonly Pending[], now: number): boolean {
-    const free = this.slots.filter((s) => s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + (s.running.dispatch.meanMs ?? s.running.dispatch.expectedMs)) : now));
-    for (const pending of onTime) {
+  private allInTime(onTime: readonly { deadline: number; meanFloorMs: number }[], now: number): boolean {
+    const free = this.slots.filter((s) => s.ready).map((s) => freeAt(s, now, 'mean'));
+    for (const job of onTime) {
       let first = 0;
       for (let k = 1; k < free.length; k += 1) if (free[k]! < free[first]!) first = k;
-      free[first] = (free[first] ?? now) + pending.job.meanFloorMs();
-      if (free[first]! > pending.job.deadline) return false;
+      free[first] = free[first]! + job.meanFloorMs;
+      if (free[first]! > job.deadline) return false;
     }
     return true;
   }
@@ -540,13 +539,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (riding.has(this.queue[i]!) || yielding.has(this.queue[i]!)) continue;
       waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
-    const freeAt = this.slots.filter((s) => s !== free && s.ready).map((s) => (s.running ? Math.max(now, s.running.dispatchedAt + s.running.dispatch.expectedMs) : now));
-    return { waiting, freeAt };
+    return { waiting, freeAt: this.slots.filter((s) => s !== free && s.ready).map((s) => freeAt(s, now, 'expected')) };
   }
 
   private emitLoad(): void {
     this.emit('load', this.queue.length, this.busy);
   }
+}
+
+/** When a slot's worker should be free (now if idle), by its running job's mean or planned time. */
+function freeAt(slot: Slot, now: number, stat: 'mean' | 'expected'): number {
+  if (!slot.running) return now;
+  const { dispatch, dispatchedAt } = slot.running;
+  return Math.max(now, dispatchedAt + (stat === 'mean' ? (dispatch.meanMs ?? dispatch.expectedMs) : dispatch.expectedMs));
 }
 
 /** Ask a worker to exit (it does between jobs); terminate it only if it does not, at shutdown. */
