@@ -18,6 +18,9 @@ export interface Outcome {
   /** The server's own account of an answer: within budget on its clock (from the request's arrival
    * to the answer ready), which starts after and ends before the client's. */
   serverMet: boolean | null;
+  /** The server's time from the request's dispatch to a worker until its answer was ready (its
+   * answer's timings: total minus queue). */
+  serviceMs: number | null;
 }
 
 export interface Target {
@@ -101,17 +104,19 @@ function send(target: Target, agent: http.Agent, sentAt: number): Promise<Outcom
           let width: number | null = null;
           let expectedAccuracy: number | null = null;
           let serverMet: boolean | null = null;
+          let serviceMs: number | null = null;
           if (res.statusCode === 200) {
-            const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number; budget?: { met?: boolean } };
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number; budget?: { met?: boolean }; timings?: { queueMs: number; totalMs: number } };
             width = body.width;
             expectedAccuracy = body.expectedAccuracy;
             serverMet = body.budget?.met ?? null;
+            serviceMs = body.timings ? body.timings.totalMs - body.timings.queueMs : null;
           }
-          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet });
+          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet, serviceMs });
         });
       },
     );
-    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null }));
+    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null, serviceMs: null }));
     req.end(target.body);
   });
 }

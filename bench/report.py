@@ -130,6 +130,19 @@ def side_by_side_table(result: dict[str, Any]) -> str:
             + table(["pattern", "load", "variant", "within budget", "accuracy delivered", "answers within", "errors"], rows))
 
 
+def calibration_table(result: dict[str, Any]) -> str:
+    """Per forced width and variant: the predicted tail and how many answers went above it (mean over the repeats)."""
+    rows = []
+    for width in dict.fromkeys(r["width"] for r in result["rows"]):
+        for variant in result["variants"]:
+            mine = [r for r in result["rows"] if (r["width"], r["variant"]) == (width, variant)]
+            mean = lambda key: sum(r[key] for r in mine) / len(mine)  # noqa: E731
+            rows.append([f"{width:g}", variant, f"{mean('serviceMean'):.2f}", f"{mean('serviceP99'):.2f}", f"{mean('predictedTail'):.2f}",
+                         f"{100 * mean('aboveTail'):.2f}% ({100 * min(r['aboveTail'] for r in mine):.2f}-{100 * max(r['aboveTail'] for r in mine):.2f})", f"{mean('marginMs'):.2f}"])
+    return (f"fashion-detector at {result['rate']} req/s, forced widths, batching off, {result['seconds']} s per point, {result['repeats']} repeats\n\n"
+            + table(["width", "variant", "service mean ms", "service p99 ms", "predicted tail ms", "answers above the tail", "margin ms"], rows))
+
+
 def speedup_table(result: dict[str, Any]) -> str:
     rows = []
     for entry in result["results"]:
@@ -205,6 +218,8 @@ def summary(results_dir: Path) -> str:
             parts += [f"## Batching and shedding under load (open loop, {path.name})\n", adaptive_table(json.loads(path.read_text()))]
     for path in sorted(results_dir.glob("side-by-side-*.json")):
         parts += [f"## Side by side, repeated ({path.name})\n", side_by_side_table(json.loads(path.read_text()))]
+    for path in sorted(results_dir.glob("tail-calibration*.json")):
+        parts += [f"## Is the latency model's tail what it claims? ({path.name})\n", calibration_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"
     if prometheus.exists():
         parts += ["## Read back through a real Prometheus\n", prometheus_table(json.loads(prometheus.read_text()))]
