@@ -77,6 +77,9 @@ node dist-bench/side-by-side.js --loads 1,3 --bursty 2 --repeats 4 ${DETECTOR_CA
   --variants "{\"before ($BATCHING_BEFORE_REV)\":{\"script\":\"bench/tmp/batching-before-$BATCHING_BEFORE_REV/dist/server.js\"},\"always yield ($ALWAYS_YIELD_REV)\":{\"script\":\"bench/tmp/always-yield-$ALWAYS_YIELD_REV/dist/server.js\"},\"this engine\":{}}" \
   --out bench/results/side-by-side-overload.json | tee bench/results/side-by-side-overload.txt
 
+echo "== a fresh server's first seconds at 3x, from its own scheduler trace"
+node dist-bench/onset-trace.js | tee bench/results/onset-trace.txt
+
 echo "== the latency model's tail against the service times it predicts"
 node dist-bench/tail-calibration.js --widths 0.25,0.5,0.75 --variants '{"this engine":{}}' | tee bench/results/tail-calibration.txt
 

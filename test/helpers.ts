@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp } from '../dist/app.js';
+import { buildApp, type AppOptions } from '../dist/app.js';
 import { loadBundles } from '../dist/bundle/load-bundles.js';
 import { loadConfig } from '../dist/config.js';
 import type { LatencyModel } from '../dist/policy/latency-model.js';
@@ -10,11 +10,11 @@ import type { LatencyModel } from '../dist/policy/latency-model.js';
 export const MODELS_DIR = join(import.meta.dirname, '..', 'models');
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
-export async function startApp(env: Record<string, string> = {}, latencyModel?: LatencyModel, workerScript?: URL): Promise<FastifyInstance> {
+export async function startApp(env: Record<string, string> = {}, latencyModel?: LatencyModel, workerScript?: URL, logger?: AppOptions['logger']): Promise<FastifyInstance> {
   // no batching unless a test asks for it: every batch size is profiled at start-up
   const config = loadConfig({ MODELS_DIR, PORT: '0', INFERENCE_WORKERS: '1', WARMUP_RUNS: '5', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu', MAX_BATCH_SIZE: '1', ...env });
   const models = await loadBundles(config.modelsDir);
-  const app = await buildApp({ config, models, ...(latencyModel && { latencyModel }), ...(workerScript && { workerScript }) });
+  const app = await buildApp({ config, models, ...(latencyModel && { latencyModel }), ...(workerScript && { workerScript }), ...(logger !== undefined && { logger }) });
   await app.ready();
   await app.inference.start();
   return app;

@@ -23,3 +23,16 @@ t.test('a full queue answers 503 overloaded with Retry-After; every request is a
   t.equal(count('503'), rejected.length, 'rejections are counted');
   t.equal(app.inference.queueDepth, 0, 'nothing left waiting');
 });
+
+t.test('with debug logs on, every batch is logged with the scheduler\'s decision and what it took', async (t) => {
+  const lines: string[] = [];
+  const app = await startApp({ LOG_LEVEL: 'debug' }, undefined, undefined, { level: 'debug', stream: { write: (line: string) => void lines.push(line) } });
+  t.teardown(() => app.close());
+  const image = fixtures()[0]!.bytes;
+  const answers = await Promise.all(Array.from({ length: 3 }, () => request(app.server).post('/classify').set('X-Latency-Budget', '200').set('Content-Type', 'image/png').send(image)));
+  t.same(answers.map((a) => a.status), [200, 200, 200]);
+  const batches = lines.map((line) => JSON.parse(line) as { msg: string; batch?: Record<string, unknown> }).filter((l) => l.msg === 'batch');
+  t.equal(batches.reduce((a, l) => a + (l.batch!.jobs as number), 0), 3, 'one line per batch, every request in one');
+  t.match(batches[0]!.batch, { model: 'fashion-classifier', worker: 0, width: Number, headSlackMs: Number, expectedMs: Number, tookMs: Number, yielded: false });
+  t.ok(answers.some((a) => a.body.width === batches[0]!.batch!.width), 'the width logged is the one served');
+});

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { WorkerPool, type Job, type JobResult } from '../dist/engine/worker-pool.js';
+import { WorkerPool, type BatchRecord, type Job, type JobResult } from '../dist/engine/worker-pool.js';
 import type { WorkerInit } from '../dist/engine/protocol.js';
 
 // The pool's order with a stand-in worker (test/fixtures/timed-worker.mjs) whose jobs take the time
@@ -152,4 +152,22 @@ t.test('with shedding, refusing unlikely jobs stops at the last on-time job: tha
   await t.rejects(first, /refused: unlikely/, 'refused while another on-time job waits');
   t.ok((await last).finishedAt > 0, 'the other is then alone, and served');
   await busy;
+});
+
+t.test('every batch with a deadline leaves a record of the decision and what it took (start-up jobs without one do not)', async (t) => {
+  const pool = await onePool(t);
+  const records: BatchRecord[] = [];
+  pool.on('batch', (record) => records.push(record));
+  await pool.run(job(5, Infinity, 0)); // like start-up profiling: no deadline
+  t.same(records, [], 'no record for a job without a deadline');
+  const now = performance.now();
+  const busy = pool.run(job(30, now + 1000, 5));
+  // late when the worker frees (30 ms): it yields, and runs once nothing on time waits
+  const late = pool.run(job(5, now + 10, 5));
+  await Promise.all([busy, late]);
+  t.equal(records.length, 2);
+  t.match(records[0], { model: 'm', worker: 0, jobs: 1, images: 1, width: 1, queued: 0, yielded: false, expectedMs: 30 });
+  t.ok(records[0]!.tookMs >= 25 && records[0]!.headSlackMs > 900, `the first: took ${records[0]!.tookMs.toFixed(1)} ms, ${records[0]!.headSlackMs.toFixed(0)} ms to spare`);
+  t.match(records[1], { jobs: 1, yielding: 1, yielded: true });
+  t.ok(records[1]!.headSlackMs < 0, 'the late one left after its deadline');
 });

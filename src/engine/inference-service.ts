@@ -15,7 +15,7 @@ import { planBatch, planLateBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
-import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type Companion, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
+import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type BatchRecord, type Companion, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
@@ -81,6 +81,8 @@ export interface InferenceObserver {
   /** A request refused because its deadline could not be met even at the narrowest width. */
   onShed(model: string): void;
   onWarning(message: string): void;
+  /** Every batch's scheduling record, when someone wants the trace (debug logs). */
+  onBatch?(record: BatchRecord): void;
 }
 
 export class InferenceService {
@@ -139,7 +141,11 @@ export class InferenceService {
           maxInputPixels: this.config.maxInputPixels,
         },
       },
-      { load: (queued, busy) => this.observer.onLoad(queued, busy), warning: (message) => this.observer.onWarning(message) },
+      {
+        load: (queued, busy) => this.observer.onLoad(queued, busy),
+        warning: (message) => this.observer.onWarning(message),
+        ...(this.observer.onBatch && { batch: (record: BatchRecord) => this.observer.onBatch?.(record) }),
+      },
     );
     try {
       await this.profile(pool);

@@ -148,6 +148,9 @@ interface Running {
   id: number;
   /** Its head yielded: nothing on time was waiting when it left. */
   yielded: boolean;
+  /** The queue when it left (for the batch record): jobs beside it, and how many yielded. */
+  queued: number;
+  yielding: number;
 }
 
 interface Slot {
@@ -177,6 +180,29 @@ export interface PoolEvents {
   /** The pool's occupancy changed (queue depth, busy workers). */
   load: [queued: number, busy: number];
   warning: [message: string];
+  /** A batch ended: what the scheduler decided and what it took (listened to for debug logs). */
+  batch: [record: BatchRecord];
+}
+
+/** One dispatch's decision and outcome: the scheduler's trace, a record per batch. */
+export interface BatchRecord {
+  model: string;
+  /** the worker's index in the pool */
+  worker: number;
+  jobs: number;
+  images: number;
+  /** the width it ran at (undefined if it failed) */
+  width?: number;
+  /** jobs queued when it left, beside it, and how many of them yielded (late, or marginal under overload) */
+  queued: number;
+  yielding: number;
+  /** its head yielded: it ran because nothing on time was waiting */
+  yielded: boolean;
+  /** the head's time left to its deadline when it left, ms */
+  headSlackMs: number;
+  /** predicted (as planned: the tail) and measured ms from dispatch to the answer */
+  expectedMs: number;
+  tookMs: number;
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -201,6 +227,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const pool = new WorkerPool(options);
     if (listeners.warning) pool.on('warning', listeners.warning);
     if (listeners.load) pool.on('load', listeners.load);
+    if (listeners.batch) pool.on('batch', listeners.batch);
     await Promise.all(Array.from({ length: options.size }, () => pool.spawn()));
     return pool;
   }
@@ -383,8 +410,27 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       offset += images[i]!;
       member.resolve({ outcome, dispatchedAt: running.dispatchedAt, finishedAt, dispatch: running.dispatch, boundAfterMs: message.boundAfterMs, workerMs: message.workerMs, batchJobs: running.members.length, batchImages, teaches: i === 0 });
     }
+    // start-up's jobs (profiling, golden checks) have no deadline and are not the trace's business
+    if (this.listenerCount('batch') > 0 && Number.isFinite(running.members[0]!.job.deadline)) this.emitBatch(slot, running, finishedAt, batchImages, message);
     this.dispatch();
     this.emitLoad();
+  }
+
+  private emitBatch(slot: Slot, running: Running, finishedAt: number, images: number, message: Extract<WorkerMessage, { type: 'done' | 'failed' }>): void {
+    const head = running.members[0]!;
+    this.emit('batch', {
+      model: head.job.payload.model,
+      worker: this.slots.indexOf(slot),
+      jobs: running.members.length,
+      images,
+      ...(message.type === 'done' && { width: message.outcome.width }),
+      queued: running.queued,
+      yielding: running.yielding,
+      yielded: running.yielded,
+      headSlackMs: head.job.deadline - running.dispatchedAt,
+      expectedMs: running.dispatch.expectedMs,
+      tookMs: finishedAt - running.dispatchedAt,
+    });
   }
 
   private dispatch(): void {
@@ -412,7 +458,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const members = [head, ...candidates.slice(0, dispatch.companions)];
       for (const member of members.slice(1)) this.queue.splice(this.queue.indexOf(member), 1);
       const id = this.nextId++;
-      slot.running = { members, dispatchedAt: now, dispatch, id, yielded: yielding.has(head) };
+      slot.running = { members, dispatchedAt: now, dispatch, id, yielded: yielding.has(head), queued: this.queue.length, yielding: yielding.size };
       const payload = merged(members.map((m) => m.job.payload));
       const message: JobMessage = { type: 'job', id, payload, width: dispatch.rule };
       slot.worker.postMessage(message, transferables(payload));

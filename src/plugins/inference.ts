@@ -39,6 +39,12 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
     onWarning(message) {
       app.log.warn(message);
     },
+    // the scheduler's trace, one line per batch, only when debug logs are on (LOG_LEVEL=debug)
+    ...((app.log.level === 'debug' || app.log.level === 'trace') && {
+      onBatch(record) {
+        app.log.debug({ batch: record }, 'batch');
+      },
+    }),
   }, options.workerScript ? { workerScript: options.workerScript } : {});
   app.decorate('inference', service);
 
