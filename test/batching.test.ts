@@ -55,6 +55,14 @@ t.test('planLateBatch: a late head drains in the largest batch that makes no one
   }
 });
 
+t.test('planLateBatch: a head late only by the tail (on time on average) takes no riders that would make it later', async (t) => {
+  const late = { deadline: 0.5, images: 1, late: true };
+  // the head costs 1 ms alone, past its deadline by this (tail) estimate, but not late on average
+  t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: false }, [late, late, late], cost), { members: 1, costMs: 1 }, 'no rider: each would add to its time');
+  t.same(planLateBatch(0.25, 0, { deadline: 2.5, images: 1, late: false }, [late, late, late], cost), { members: 2, costMs: 2 }, 'riders only as far as its own deadline');
+  t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: true }, [late, late, late], cost), { members: 4, costMs: 4 }, 'a late head takes them all');
+});
+
 t.test('the latency model reads batches from the sizes profiled, and learns the load for all of them', async (t) => {
   const model = new OnlineLatencyModel(0.99, 16);
   model.calibrate('m', 1, 2, 1);

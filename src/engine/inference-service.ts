@@ -300,7 +300,7 @@ export class InferenceService {
         const plan = planBatch(allowed, now, limit, head, companions, cost);
         if (plan === undefined) {
           // the head is late even at the narrowest width: drain, at the narrowest width, in the largest batch that makes no one else late
-          const late = planLateBatch(allowed[0]!, now, head, companions, cost);
+          const late = planLateBatch(allowed[0]!, now, { ...head, late: now + meanFloorMs() > due }, companions, cost);
           this.workDebt.add(late.costMs);
           return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, batchImages(late.members)), companions: late.members - 1 };
         }

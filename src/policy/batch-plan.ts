@@ -53,13 +53,15 @@ export function planBatch(widths: readonly number[], now: number, headLimitMs: n
  * When not even the head alone fits (overload: nothing queued can be on time, or the head only on
  * average), the batch that drains the queue fastest without making anyone late who could still be
  * on time: at `width` (the narrowest), the largest run of companions whose batch still finishes
- * before the deadline of every member that is not late; late members ride along for free. Serving
- * a late head alone instead would run the narrowest width at batch 1 just when capacity matters
- * most.
+ * before the deadline of every member that is not late, the head's included; late members ride
+ * along for free. Serving a late head alone instead would run the narrowest width at batch 1 just
+ * when capacity matters most. A head that is not late (on time on average, only the tail says it
+ * will not make it) takes no rider that its deadline cannot afford: loading it with late ones made
+ * it late for sure, which turned every stale tail into a collapse (docs/engine.md).
  */
 export function planLateBatch(width: number, now: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): { members: number; costMs: number } {
   let images = head.images;
-  let limitMs = Infinity;
+  let limitMs = head.late ? Infinity : head.deadline - now;
   let best = { members: 1, costMs: costMs(width, images) };
   for (const [i, member] of companions.entries()) {
     images += member.images;
