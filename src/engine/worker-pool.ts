@@ -148,7 +148,7 @@ interface Running {
   id: number;
   /** Its head yielded: nothing on time was waiting when it left. */
   yielded: boolean;
-  /** The queue when it left (for the batch record): jobs beside it, and how many yielded. */
+  /** The queue when it left (for the batch record): jobs left waiting, and how many yielded. */
   queued: number;
   yielding: number;
 }
@@ -193,7 +193,7 @@ export interface BatchRecord {
   images: number;
   /** the width it ran at (undefined if it failed) */
   width?: number;
-  /** jobs queued when it left, beside it, and how many of them yielded (late, or marginal under overload) */
+  /** jobs left waiting when it left, and how many jobs of the queue (it included) yielded then (late, or marginal under overload) */
   queued: number;
   yielding: number;
   /** its head yielded: it ran because nothing on time was waiting */
