@@ -83,3 +83,18 @@ export async function startServer(env: Record<string, string> = {}, entry = THIS
       }),
   };
 }
+
+/** Builds or settings to compare side by side: `{"name": {"env": {...}, "script": "path/to/server.js"}}`, both optional (this build, defaults). */
+export type Variants = Record<string, { env?: Record<string, string>; script?: string }>;
+
+export function parseVariants(json: string | undefined): Variants {
+  if (!json) throw new Error('--variants is required, e.g. {"before":{"script":"..."},"now":{}}');
+  return JSON.parse(json) as Variants;
+}
+
+/** One server per variant, started together (`env` under each variant's own). */
+export async function startVariants(variants: Variants, env: Record<string, string> = {}): Promise<[string, RunningServer][]> {
+  const servers: [string, RunningServer][] = [];
+  for (const [name, variant] of Object.entries(variants)) servers.push([name, await startServer({ ...env, ...variant.env }, variant.script)]);
+  return servers;
+}

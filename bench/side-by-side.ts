@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fire, schedule, summarise } from './open-loop.js';
-import { startServer, type RunningServer } from './server-process.js';
+import { parseVariants, startVariants } from './server-process.js';
 import { fixture } from './test-images.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -29,15 +29,13 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'side-by-side.json') },
   },
 });
-if (!args.variants) throw new Error('--variants is required, e.g. {"before":{"script":"..."},"now":{}}');
-const variants = JSON.parse(args.variants) as Record<string, { env?: Record<string, string>; script?: string }>;
+const variants = parseVariants(args.variants);
 const list = (value: string): number[] => (value === '' ? [] : value.split(',').map(Number));
 const [budgetMs, seconds, capacity, repeats] = [Number(args.budget), Number(args.seconds), Number(args.capacity), Number(args.repeats)];
 const MODEL = 'fashion-detector';
 const image = fixture('scene-test-00000.png');
 
-const servers: [string, RunningServer][] = [];
-for (const [name, variant] of Object.entries(variants)) servers.push([name, await startServer(variant.env ?? {}, variant.script)]);
+const servers = await startVariants(variants);
 interface Listing { models: { name: string; widths: { width: number; accuracy: number }[] }[] }
 const listing = (await (await fetch(`http://127.0.0.1:${servers[0]![1].port}/models`)).json()) as Listing;
 const accuracy = new Map(listing.models.find((m) => m.name === MODEL)!.widths.map((w) => [w.width, w.accuracy]));

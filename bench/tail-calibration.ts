@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fire, quantile, schedule } from './open-loop.js';
-import { startServer, type RunningServer } from './server-process.js';
+import { parseVariants, startVariants } from './server-process.js';
 import { fixture } from './test-images.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -33,8 +33,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'tail-calibration.json') },
   },
 });
-if (!args.variants) throw new Error('--variants is required, e.g. {"before":{"script":"..."},"now":{}}');
-const variants = JSON.parse(args.variants) as Record<string, { env?: Record<string, string>; script?: string }>;
+const variants = parseVariants(args.variants);
 const [rate, seconds, repeats] = [Number(args.rate), Number(args.seconds), Number(args.repeats)];
 const widths = args.widths.split(',');
 const MODEL = 'fashion-detector';
@@ -47,8 +46,7 @@ async function predicted(port: number, width: string): Promise<{ mean: number; t
   return listing.models.find((m) => m.name === MODEL)!.widths.find((w) => String(w.width) === width)!.latencyMs;
 }
 
-const servers: [string, RunningServer][] = [];
-for (const [name, variant] of Object.entries(variants)) servers.push([name, await startServer({ MAX_BATCH_SIZE: '1', ...variant.env }, variant.script)]);
+const servers = await startVariants(variants, { MAX_BATCH_SIZE: '1' });
 
 interface Row { variant: string; width: number; repeat: number; answers: number; serviceMean: number; serviceP99: number; predictedMean: number; predictedTail: number; aboveTail: number; marginMs: number }
 const rows: Row[] = [];
