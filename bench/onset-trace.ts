@@ -4,9 +4,10 @@
  * and every `--bin` ms of the run is summed up: the share of requests sent then that were answered
  * within budget (the client's clock), the batches that left (how many yielded, their size), the
  * narrowest width's predicted p99 at that moment (`GET /models`), and the predicted and measured
- * time of the batches. Where a load point collapses on this machine, it is mostly here.
+ * time of the batches. Where a load point collapses on this machine, it is mostly here. With
+ * `--bursty`, the rate comes in section 7's bursts (3x the mean for 200 ms of every second).
  *
- *   node dist-bench/onset-trace.js [--rate 276] [--seconds 3] [--bin 250] [--budget 20] [--script dist/server.js] [--out FILE]
+ *   node dist-bench/onset-trace.js [--rate 276] [--seconds 3] [--bin 250] [--budget 20] [--bursty] [--script dist/server.js] [--out FILE]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     bin: { type: 'string', default: '250' },
     budget: { type: 'string', default: '20' },
+    bursty: { type: 'boolean', default: false },
     script: { type: 'string', default: THIS_SERVER },
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'onset-trace.json') },
   },
@@ -59,7 +61,7 @@ const poll = setInterval(() => {
     .then((listing) => floorTails.push({ at, tail: listing.models.find((m) => m.name === MODEL)!.widths[0]!.latencyMs.tail }), () => undefined);
 }, binMs / 2);
 const target = { port, path: `/detect?model=${MODEL}`, body: fixture('scene-test-00000.png'), headers: { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs) } };
-const outcomes = await fire(target, schedule(rate, seconds));
+const outcomes = await fire(target, schedule(rate, seconds, args.bursty ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined));
 clearInterval(poll);
 await new Promise((resolve) => setTimeout(resolve, 300)); // the last log lines
 child.kill('SIGTERM');
@@ -83,11 +85,11 @@ const bins = Array.from({ length: Math.ceil((seconds * 1000) / binMs) }, (_, i) 
   };
 });
 const fmt = (v: number, digits = 1): string => (Number.isNaN(v) ? '-' : v.toFixed(digits));
-console.log(`${MODEL} at ${rate} req/s, budget ${budgetMs} ms, on a server just ready; per ${binMs} ms of the run:`);
+console.log(`${MODEL} at ${rate} req/s${args.bursty ? ' in bursts' : ''}, budget ${budgetMs} ms, on a server just ready; per ${binMs} ms of the run:`);
 console.log('from ms | sent | within budget | batches (yielded) | jobs per batch | narrowest p99 ms | batch predicted / measured ms');
 for (const b of bins) {
   console.log(`${String(b.fromMs).padStart(7)} | ${String(b.sent).padStart(4)} | ${(100 * b.within).toFixed(0).padStart(12)}% | ${String(b.batches).padStart(7)} (${b.yielded}) | ${fmt(b.meanJobs).padStart(14)} | ${fmt(b.narrowestTailMs).padStart(16)} | ${fmt(b.expectedMs)} / ${fmt(b.tookMs)}`);
 }
 mkdirSync(dirname(args.out), { recursive: true });
-writeFileSync(args.out, JSON.stringify({ model: MODEL, rate, seconds, binMs, budgetMs, bins }, null, 2) + '\n');
+writeFileSync(args.out, JSON.stringify({ model: MODEL, rate, bursty: args.bursty, seconds, binMs, budgetMs, bins }, null, 2) + '\n');
 console.log(`wrote ${args.out}`);

@@ -79,6 +79,7 @@ node dist-bench/side-by-side.js --loads 1,3 --bursty 2 --repeats 4 ${DETECTOR_CA
 
 echo "== a fresh server's first seconds at 3x, from its own scheduler trace"
 node dist-bench/onset-trace.js | tee bench/results/onset-trace.txt
+node dist-bench/onset-trace.js --rate 184 --bursty --seconds 4 --bin 100 --out bench/results/onset-trace-bursty.json | tee bench/results/onset-trace-bursty.txt
 
 echo "== the latency model's tail against the service times it predicts"
 node dist-bench/tail-calibration.js --widths 0.25,0.5,0.75 --variants '{"this engine":{}}' | tee bench/results/tail-calibration.txt
