@@ -9,13 +9,11 @@
  *
  *   node dist-bench/onset-trace.js [--rate 276] [--seconds 3] [--bin 250] [--budget 20] [--bursty] [--script dist/server.js] [--out FILE]
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { fire, schedule } from './open-loop.js';
-import { THIS_SERVER } from './server-process.js';
+import { startServer, THIS_SERVER } from './server-process.js';
 import { fixture } from './test-images.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -35,21 +33,11 @@ const MODEL = 'fashion-detector';
 
 interface Batch { time: number; jobs: number; yielded: boolean; width?: number; expectedMs: number; tookMs: number }
 const batches: Batch[] = [];
-const child = spawn(process.execPath, [args.script], {
-  env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', MAX_QUEUE_DEPTH: '100000', MAX_PENDING_REQUESTS: '100000', JOB_TIMEOUT_MS: '600000' },
-  stdio: ['ignore', 'pipe', 'inherit'],
+const server = await startServer({ LOG_LEVEL: 'debug' }, args.script, (line) => {
+  const entry = JSON.parse(line) as { time: number; batch?: Omit<Batch, 'time'> & { model: string } };
+  if (entry.batch?.model === MODEL) batches.push({ time: entry.time, ...entry.batch });
 });
-const port = await new Promise<number>((resolve, reject) => {
-  let listening: number | undefined;
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const entry = JSON.parse(line) as { msg: string; time: number; batch?: Omit<Batch, 'time'> & { model: string } };
-    const address = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(entry.msg);
-    if (address) listening = Number(address[1]);
-    if (entry.msg === 'ready' && listening !== undefined) resolve(listening);
-    if (entry.batch?.model === MODEL) batches.push({ time: entry.time, ...entry.batch });
-  });
-  child.on('exit', (code) => reject(new Error(`server exited (${code})`)));
-});
+const { port } = server;
 
 interface Listing { models: { name: string; widths: { width: number; latencyMs: { tail: number } }[] }[] }
 const floorTails: { at: number; tail: number }[] = [];
@@ -64,7 +52,7 @@ const target = { port, path: `/detect?model=${MODEL}`, body: fixture('scene-test
 const outcomes = await fire(target, schedule(rate, seconds, args.bursty ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined));
 clearInterval(poll);
 await new Promise((resolve) => setTimeout(resolve, 300)); // the last log lines
-child.kill('SIGTERM');
+await server.stop();
 
 const bins = Array.from({ length: Math.ceil((seconds * 1000) / binMs) }, (_, i) => {
   const [from, to] = [i * binMs, (i + 1) * binMs];

@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export interface RunningServer {
   port: number;
@@ -53,7 +54,8 @@ export function cpuByGroup(before: Map<string, number>, after: Map<string, numbe
 /** The service built from this checkout; `entry` picks another build (e.g. the previous engine's). */
 export const THIS_SERVER = join(import.meta.dirname, '..', 'dist', 'server.js');
 
-export async function startServer(env: Record<string, string> = {}, entry = THIS_SERVER): Promise<RunningServer> {
+/** `onLine`: each log line the server writes once ready (they are discarded without it). */
+export async function startServer(env: Record<string, string> = {}, entry = THIS_SERVER, onLine?: (line: string) => void): Promise<RunningServer> {
   const child = spawn(process.execPath, [entry], {
     // no admission limit, queue bound or job timeout: the benchmarks compare policies, not shedding
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', MAX_QUEUE_DEPTH: '100000', MAX_PENDING_REQUESTS: '100000', JOB_TIMEOUT_MS: '600000', ...env },
@@ -70,7 +72,8 @@ export async function startServer(env: Record<string, string> = {}, entry = THIS
     child.on('exit', (code) => reject(new Error(`server exited (${code})`)));
   });
   child.stdout!.removeAllListeners('data');
-  child.stdout!.resume(); // discard the per-request log lines
+  if (onLine) createInterface({ input: child.stdout! }).on('line', onLine);
+  else child.stdout!.resume(); // discard the per-request log lines
   return {
     port,
     process: child,

@@ -301,7 +301,7 @@ export class InferenceService {
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch
           // that makes no one else late (a head on time on average counts among them: it takes no rider it cannot afford)
-          const late = planLateBatch(allowed[0]!, now, { ...head, late: now + meanFloorMs() > due }, companions, cost);
+          const late = planLateBatch(allowed[0]!, now, { ...head, late: view.headLate }, companions, cost);
           this.workDebt.add(late.costMs);
           return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, batchImages(late.members)), companions: late.members - 1 };
         }

@@ -42,6 +42,8 @@ export interface QueueView {
   waiting: readonly Waiting[];
   /** When each other worker is predicted to be free (performance.now() clock; now if idle). */
   freeAt: readonly number[];
+  /** The head itself is late (see isLate), as the queue judged it for this dispatch. */
+  headLate: boolean;
 }
 
 export interface Dispatch {
@@ -438,7 +440,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (this.queue.length === 0) return;
       if (slot.running || !slot.ready) continue;
       const now = performance.now();
-      const yielding = this.yieldingJobs(now); // judged once per dispatch
+      const { yielding, late } = this.yieldingJobs(now); // judged once per dispatch
       const head = this.nextHead(yielding, now);
       if (!head) return;
       // the last worker free is kept for the next on-time job
@@ -448,8 +450,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.queue.splice(this.queue.indexOf(head), 1);
       let dispatch: Dispatch;
       try {
-        const companions = candidates.map((c) => ({ deadline: c.job.deadline, images: c.job.images, late: isLate(c.job, now) }));
-        dispatch = head.job.dispatch(now, this.view(now, slot, head, candidates, yielding), companions);
+        const companions = candidates.map((c) => ({ deadline: c.job.deadline, images: c.job.images, late: late.has(c) }));
+        dispatch = head.job.dispatch(now, { ...this.view(now, slot, head, candidates, yielding), headLate: late.has(head) }, companions);
       } catch (error) {
         clearTimeout(head.timer);
         head.reject(error as Error);
@@ -483,13 +485,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return true;
   }
 
-  /** The queued jobs (within the lookahead) that yield to the others: the late ones, and the
+  /** The queued jobs (within the lookahead) that yield to the others, and which of them are late
+   * (the companions and the head's plan are told so): the late ones, and the
    * marginal ones while some job is neither and deadline order would not serve every on-time job
    * in time (overload: a burst, or a queue that fell behind). With shedding a marginal job does
    * not yield: it is refused instead while another waits, if unlikely (nextHead), and a deferred
    * one would turn late and be refused. */
-  private yieldingJobs(now: number): Set<Pending> {
+  private yieldingJobs(now: number): { yielding: Set<Pending>; late: Set<Pending> } {
     const yielding = new Set<Pending>();
+    const late = new Set<Pending>();
     const onTime: { deadline: number; meanFloorMs: number }[] = [];
     const marginal: Pending[] = [];
     let roomy = 0;
@@ -498,6 +502,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const { deadline, reserveMs, refuseLate } = pending.job;
       const meanFloorMs = pending.job.meanFloorMs(); // as isLate judges, once per job
       if (now + meanFloorMs > deadline) {
+        late.add(pending);
         yielding.add(pending);
         continue;
       }
@@ -508,7 +513,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     // while deadline order serves every on-time job in time it is the best order: keep it
     if (roomy > 0 && marginal.length > 0 && !this.allInTime(onTime, now)) for (const pending of marginal) yielding.add(pending);
-    return yielding;
+    return { yielding, late };
   }
 
   /** Whether the on-time jobs, in deadline order, each at its narrowest width on average, all end
@@ -577,7 +582,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** The on-time queue without the head and its candidate companions (they leave with it, or wait
    * for the next worker); jobs that yield do not bound the head's width. */
-  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], yielding: ReadonlySet<Pending>): QueueView {
+  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], yielding: ReadonlySet<Pending>): Omit<QueueView, 'headLate'> {
     const waiting: Waiting[] = [];
     const riding = new Set([head, ...candidates]);
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
