@@ -33,6 +33,7 @@ t.test('with debug logs on, every batch is logged with the scheduler\'s decision
   t.same(answers.map((a) => a.status), [200, 200, 200]);
   const batches = lines.map((line) => JSON.parse(line) as { msg: string; batch?: Record<string, unknown> }).filter((l) => l.msg === 'batch');
   t.equal(batches.reduce((a, l) => a + (l.batch!.jobs as number), 0), 3, 'one line per batch, every request in one');
-  t.match(batches[0]!.batch, { model: 'fashion-classifier', worker: 0, width: Number, headSlackMs: Number, expectedMs: Number, tookMs: Number, yielded: false });
+  t.match(batches[0]!.batch, { model: 'fashion-classifier', worker: 0, width: Number, headSlackMs: Number, expectedMs: Number, tookMs: Number, workerMs: Number, yielded: false });
+  t.ok((batches[0]!.batch!.workerMs as number) <= (batches[0]!.batch!.tookMs as number), "the worker's share of a batch's time is within it");
   t.ok(answers.some((a) => a.body.width === batches[0]!.batch!.width), 'the width logged is the one served');
 });

@@ -205,6 +205,9 @@ export interface BatchRecord {
   /** predicted (as planned: the tail) and measured ms from dispatch to the answer */
   expectedMs: number;
   tookMs: number;
+  /** of tookMs, the ms its worker spent on it (the rest: the hand-offs, and the main thread's delay
+   * in taking the answer); undefined if the worker did not say */
+  workerMs?: number;
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -432,6 +435,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       headSlackMs: head.job.deadline - running.dispatchedAt,
       expectedMs: running.dispatch.expectedMs,
       tookMs: finishedAt - running.dispatchedAt,
+      ...(message.type === 'done' && { workerMs: message.workerMs }),
     });
   }
 
