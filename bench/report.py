@@ -143,6 +143,15 @@ def calibration_table(result: dict[str, Any]) -> str:
             + table(["width", "variant", "service mean ms", "service p99 ms", "predicted tail ms", "answers above the tail", "margin ms"], rows))
 
 
+def cold_start_table(result: dict[str, Any]) -> str:
+    """Per variant: within budget in a fresh server's first half second, first two seconds and whole run (mean over the rounds)."""
+    rows = [[s["variant"], f"{100 * s['firstHalfSecond']:.1f}%", f"{100 * s['firstTwoSeconds']:.1f}%", f"{100 * s['within']:.1f}%", f"{s['readyAfterS']:.1f} s"]
+            for s in result["summary"]]
+    return (f"fashion-detector at {result['rate']} req/s on a server just ready, budget {result['budgetMs']} ms, {result['seconds']} s per run, "
+            f"{result['rounds']} rounds (mean)\n\n"
+            + table(["variant", "within budget, first 0.5 s", "first 2 s", "whole run", "ready after"], rows))
+
+
 def speedup_table(result: dict[str, Any]) -> str:
     rows = []
     for entry in result["results"]:
@@ -220,6 +229,8 @@ def summary(results_dir: Path) -> str:
         parts += [f"## Side by side, repeated ({path.name})\n", side_by_side_table(json.loads(path.read_text()))]
     for path in sorted(results_dir.glob("tail-calibration*.json")):
         parts += [f"## Is the latency model's tail what it claims? ({path.name})\n", calibration_table(json.loads(path.read_text()))]
+    for path in sorted(results_dir.glob("cold-start*.json")):
+        parts += [f"## A fresh server's first seconds ({path.name})\n", cold_start_table(json.loads(path.read_text()))]
     prometheus = results_dir / "prometheus-check.json"
     if prometheus.exists():
         parts += ["## Read back through a real Prometheus\n", prometheus_table(json.loads(prometheus.read_text()))]

@@ -81,6 +81,9 @@ echo "== a fresh server's first seconds at 3x, from its own scheduler trace"
 node dist-bench/onset-trace.js | tee bench/results/onset-trace.txt
 node dist-bench/onset-trace.js --rate 184 --bursty --seconds 4 --bin 100 --out bench/results/onset-trace-bursty.json | tee bench/results/onset-trace-bursty.txt
 
+echo "== a fresh server's first seconds, side by side: without the warm-up requests, and with them"
+node dist-bench/cold-start.js --rounds 4 --variants '{"no warm-up requests":{"env":{"WARMUP_REQUESTS":"0"}},"warm-up":{}}' | tee bench/results/cold-start.txt
+
 echo "== the latency model's tail against the service times it predicts"
 node dist-bench/tail-calibration.js --widths 0.25,0.5,0.75 --variants '{"this engine":{}}' | tee bench/results/tail-calibration.txt
 

@@ -40,6 +40,7 @@ export interface Config {
   maxPendingRequests: number;
   maxInputPixels: number;
   warmupRuns: number;
+  warmupRequests: number;
   logLevel: string;
   shutdownTimeoutMs: number;
   verifyGolden: boolean;
@@ -137,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxPendingRequests: number(env, 'MAX_PENDING_REQUESTS', 128, positiveInt, 'a positive integer'),
     maxInputPixels: number(env, 'MAX_INPUT_PIXELS', 4096 * 4096, positiveInt, 'a positive number of pixels'),
     warmupRuns: number(env, 'WARMUP_RUNS', 30, positiveInt, 'a positive integer'),
+    warmupRequests: number(env, 'WARMUP_REQUESTS', 200, nonNegativeInt, 'a number of requests (0: none)'),
     logLevel,
     shutdownTimeoutMs: number(env, 'SHUTDOWN_TIMEOUT_MS', 4000, positiveInt, 'a positive number of milliseconds'),
     verifyGolden: verify,

@@ -6,7 +6,7 @@ import { loadConfig } from '../dist/config.js';
 import { fixtures, MODELS_DIR, startApp } from './helpers.js';
 
 t.test('/readyz is 503 until the sessions are built, then 200', async (t) => {
-  const config = loadConfig({ MODELS_DIR, INFERENCE_WORKERS: '1', WARMUP_RUNS: '3', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu' });
+  const config = loadConfig({ MODELS_DIR, INFERENCE_WORKERS: '1', WARMUP_RUNS: '3', WARMUP_REQUESTS: '0', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu' });
   const app = await buildApp({ config, models: await loadBundles(MODELS_DIR) });
   t.teardown(() => app.close());
   await app.ready();

@@ -11,8 +11,9 @@ export const MODELS_DIR = join(import.meta.dirname, '..', 'models');
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 export async function startApp(env: Record<string, string> = {}, latencyModel?: LatencyModel, workerScript?: URL, logger?: AppOptions['logger']): Promise<FastifyInstance> {
-  // no batching unless a test asks for it: every batch size is profiled at start-up
-  const config = loadConfig({ MODELS_DIR, PORT: '0', INFERENCE_WORKERS: '1', WARMUP_RUNS: '5', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu', MAX_BATCH_SIZE: '1', ...env });
+  // no batching unless a test asks for it: every batch size is profiled at start-up; no warm-up
+  // requests (test/warm-up.test.ts tests them): they take seconds, and the tests count from the start
+  const config = loadConfig({ MODELS_DIR, PORT: '0', INFERENCE_WORKERS: '1', WARMUP_RUNS: '5', WARMUP_REQUESTS: '0', LOG_LEVEL: 'silent', EXECUTION_PROVIDERS: 'cpu', MAX_BATCH_SIZE: '1', ...env });
   const models = await loadBundles(config.modelsDir);
   const app = await buildApp({ config, models, ...(latencyModel && { latencyModel }), ...(workerScript && { workerScript }), ...(logger !== undefined && { logger }) });
   await app.ready();

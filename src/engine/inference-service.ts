@@ -90,25 +90,29 @@ export class InferenceService {
   readonly goldenChecks = new Map<string, GoldenCheck[]>();
   private pool?: WorkerPool;
   private readonly workDebt: WorkDebt;
+  /** Each model's sample image (PNG), made from its bundle's golden input: what start-up runs. */
+  private readonly samples = new Map<string, Uint8Array>();
+  /** Serving the start-up's warm-up requests: not ready yet. */
+  private warming = false;
 
   constructor(
     models: SlimmableModel[],
     readonly latency: LatencyModel,
     private readonly config: Config,
     private readonly observer: InferenceObserver,
-    private readonly options: { workerScript?: URL } = {},
+    private readonly options: { workerScript?: URL; warmUp?: () => Promise<void> } = {},
   ) {
     this.models = new Map(models.map((m) => [m.name, m]));
     this.workDebt = new WorkDebt(config.targetUtilization);
   }
 
-  /** Sessions built, warm and verified, and at least one worker running. */
+  /** Sessions built, warm and verified, warm-up done, and at least one worker running. */
   get ready(): boolean {
-    return this.pool !== undefined && this.pool.size > 0;
+    return this.started && this.pool!.size > 0;
   }
 
   get started(): boolean {
-    return this.pool !== undefined;
+    return this.pool !== undefined && !this.warming;
   }
 
   get provider(): string {
@@ -123,8 +127,11 @@ export class InferenceService {
     return this.pool?.queued ?? 0;
   }
 
-  /** Start the workers (sessions built and warm), profile every width's pipeline, check golden vectors. */
+  /** Start the workers (sessions built and warm), profile every width's pipeline, check golden
+   * vectors, then serve the warm-up (`options.warmUp`: requests are served, but not ready yet). */
   async start(): Promise<void> {
+    for (const model of this.models.values()) this.samples.set(model.name, new Uint8Array(await samplePng(model)));
+    const images = [...this.samples].map(([model, image]) => ({ model, image }));
     const pool = await WorkerPool.start(
       {
         ...(this.options.workerScript && { workerScript: this.options.workerScript }),
@@ -139,6 +146,7 @@ export class InferenceService {
           cudaDeviceId: this.config.cudaDeviceId,
           intraOpThreads: this.config.intraOpThreads,
           maxInputPixels: this.config.maxInputPixels,
+          warmUp: { batchSizes: this.batchSizes(), images },
         },
       },
       {
@@ -155,6 +163,20 @@ export class InferenceService {
       throw error;
     }
     this.pool = pool;
+    if (!this.options.warmUp) return;
+    this.warming = true;
+    try {
+      await this.options.warmUp();
+    } finally {
+      this.warming = false;
+    }
+  }
+
+  /** A model's sample image (PNG): a real input, made from its bundle's golden input. */
+  sampleImage(model: string): Uint8Array {
+    const image = this.samples.get(model);
+    if (!image) throw new ServiceError('not_ready', 'the sample images are made at start-up', 1);
+    return image;
   }
 
   async close(): Promise<void> {
@@ -314,13 +336,19 @@ export class InferenceService {
     };
   }
 
+  /** The batch sizes start-up runs (profiling, and each worker's warm-up): powers of two up to MAX_BATCH_SIZE, and it. */
+  private batchSizes(): number[] {
+    const sizes = [1, 2, 4, 8, 16, 32].filter((n) => n <= this.config.maxBatchSize);
+    if (!sizes.includes(this.config.maxBatchSize)) sizes.push(this.config.maxBatchSize);
+    return sizes;
+  }
+
   /** Seed the latency model: every width's whole pipeline, one request at a time, through the real
    * pool, on an image made from the bundle's golden input. */
   private async profile(pool: WorkerPool): Promise<void> {
-    const sizes = [1, 2, 4, 8, 16, 32].filter((n) => n <= this.config.maxBatchSize);
-    if (!sizes.includes(this.config.maxBatchSize)) sizes.push(this.config.maxBatchSize);
+    const sizes = this.batchSizes();
     for (const model of this.models.values()) {
-      const image = await samplePng(model);
+      const image = this.sampleImage(model.name);
       const options = defaultOptions(model.pipeline);
       for (const width of model.pipeline.widths) {
         for (const batch of sizes) {

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
-import type { Pipeline } from '../bundle/pipeline.js';
+import { defaultOptions, type Pipeline } from '../bundle/pipeline.js';
 import { ServiceError } from '../errors.js';
 import { widestWithin } from '../policy/width-policy.js';
 import { executePipeline } from './execute-pipeline.js';
@@ -61,11 +61,22 @@ async function onJob(sessions: ModelSessions, job: JobMessage): Promise<void> {
   }
 }
 
-/** One run of every session, so the first request does not pay ONNX Runtime's lazy initialisation. */
+/** One run of every session, then of every pipeline at every width and batch size, so that no
+ * request pays for a first run on this worker (each worker has its own sessions and its own JIT,
+ * and a worker replaced later warms up the same way). */
 async function warmUp(sessions: ModelSessions): Promise<void> {
   for (const model of init.models) {
     const { channels, height, width } = pipelines.get(model.name)!.image;
     for (const entry of model.widths) await sessions.run(model.name, entry.width, new Float32Array(channels * height * width), [1, channels, height, width]);
+  }
+  for (const { model, image } of init.warmUp.images) {
+    const pipeline = pipelines.get(model)!;
+    for (const width of pipeline.widths) {
+      for (const n of init.warmUp.batchSizes) {
+        const input = { kind: 'images' as const, images: Array.from({ length: n }, () => image) };
+        await executePipeline(pipeline, input, defaultOptions(pipeline), { run: sessions.run, limits: { maxInputPixels: init.maxInputPixels }, bindWidth: () => width });
+      }
+    }
   }
 }
 

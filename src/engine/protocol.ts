@@ -16,6 +16,10 @@ export interface WorkerInit {
   /** ONNX Runtime intra-op threads, and libvips threads per image, of each worker. */
   intraOpThreads: number;
   maxInputPixels: number;
+  /** Run before the worker says it is ready: every pipeline, at every width and each of
+   * `batchSizes`, on its model's sample image (encoded), so the first requests on every worker do
+   * not pay the lazy first runs (ONNX Runtime's per-shape allocations, libvips, the JIT). */
+  warmUp: { batchSizes: number[]; images: { model: string; image: Uint8Array }[] };
 }
 
 /**

@@ -132,6 +132,12 @@ export class ServiceMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Counts of traffic (not gauges of state) start from zero: the start-up's warm-up requests are
+   * not traffic. */
+  resetTraffic(): void {
+    for (const metric of [this.requests, this.requestDuration, this.queueWait, this.inferenceDuration, this.preprocessDuration, this.postprocessDuration, this.batchSize, this.shedRequests, this.budgetOutcomes, this.deliveredAccuracy]) metric.reset();
+  }
+
   /** Gauges that mirror state elsewhere are set by `refresh` just before each scrape. */
   beforeScrape(refresh: () => void): void {
     this.refreshers.push(refresh);

@@ -2,7 +2,7 @@
  * Inference plugin: the hosted models, worker pool, latency model and width policy as
  * `app.inference`, with its observations wired into the metrics. Sessions are started by
  * `app.inference.start()` after the server listens, so /healthz answers and /readyz says 503 until
- * every width's session is built, warm and verified.
+ * every width's session is built, warm and verified, and the warm-up requests (plugins/warm-up) are served.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +10,7 @@ import type { SlimmableModel } from '../bundle/load-bundles.js';
 import { InferenceService } from '../engine/inference-service.js';
 import type { LatencyModel } from '../policy/latency-model.js';
 import { widthLabel } from '../metrics/service-metrics.js';
+import { warmUp } from './warm-up.js';
 
 export interface InferencePluginOptions {
   models: SlimmableModel[];
@@ -45,7 +46,17 @@ export default fp<InferencePluginOptions>(async function inference(app: FastifyI
         app.log.debug({ batch: record }, 'batch');
       },
     }),
-  }, options.workerScript ? { workerScript: options.workerScript } : {});
+  }, {
+    ...(options.workerScript && { workerScript: options.workerScript }),
+    ...(app.config.warmupRequests > 0 && {
+      async warmUp() {
+        // a few requests per worker at a time, so that batches form too
+        const done = await warmUp(app, app.config.warmupRequests, Math.min(2 * app.config.inferenceWorkers, app.config.maxPendingRequests));
+        if (done.failed > 0) app.log.warn(done, 'warm-up: some of its requests were not answered 200');
+        else app.log.info(done, 'warmed up');
+      },
+    }),
+  });
   app.decorate('inference', service);
 
   for (const model of options.models) {

@@ -6,6 +6,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
+import { isWarmUp } from './warm-up.js';
 
 export default fp(async function requestContext(app: FastifyInstance) {
   app.decorate('closing', false);
@@ -21,6 +22,7 @@ export default fp(async function requestContext(app: FastifyInstance) {
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
+    if (isWarmUp(request)) return; // the warm-up logs one line of its own
     const { model, width, budgetMs, budgetOutcome, timings } = request.summary;
     request.log.info(
       {
