@@ -2,7 +2,7 @@ import t from 'tap';
 import request from 'supertest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { planBatch, planLateBatch } from '../dist/policy/batch-plan.js';
+import { LATE_BATCH_SPAN, planBatch, planLateBatch } from '../dist/policy/batch-plan.js';
 import { OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { FIXTURES, fixtures, startApp } from './helpers.js';
 
@@ -37,30 +37,48 @@ t.test('planBatch: the widest width, then the largest batch in which every membe
   }
 });
 
+// a late batch at 0.25: 2 ms per batch and 1 ms per image (a batch costs less per image than one alone)
+const lateCost = (width: number, images: number): number => 2 + 4 * width * images;
+
 t.test('planLateBatch: a late head drains in the largest batch that makes no one late who could be on time', async (t) => {
-  // at 0.25 a job of n images costs n ms: a member due sooner than that is late; the head is late (due at 0.5)
-  const member = (deadline: number, images = 1): { deadline: number; images: number; late: boolean } => ({ deadline, images, late: deadline < images });
-  t.same(planLateBatch(0.25, 0, member(0.5), [], cost), { members: 1, costMs: 1 }, 'alone');
-  t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(0.8), member(0.9)], cost), { members: 4, costMs: 4 }, 'all late: all of them');
-  // a companion due at 3 makes it alone (1 ms), so the batch stops at 3 images
-  t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(3), member(100), member(100)], cost), { members: 3, costMs: 3 });
-  t.same(planLateBatch(0.25, 0, member(0.5), [member(2), member(100)], cost), { members: 2, costMs: 2 }, 'the on-time member bounds the batch');
+  // at 0.25 a job of n images costs 2 + n ms: a member due sooner than its own cost alone is late; the head is late (due at 0.5)
+  const member = (deadline: number, images = 1): { deadline: number; images: number; late: boolean } => ({ deadline, images, late: deadline < lateCost(0.25, images) });
+  t.same(planLateBatch(0.25, 0, member(0.5), [], lateCost), { members: 1, costMs: 3 }, 'alone');
+  t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(0.8), member(0.9)], lateCost), { members: 4, costMs: 6 }, 'all late: all of them, in twice the head\'s time');
+  // a companion due at 5 can still be on time: the batch stops where it would not be (3 images, 5 ms)
+  t.same(planLateBatch(0.25, 0, member(0.5), [member(0.5), member(5), member(100), member(100)], lateCost), { members: 3, costMs: 5 });
+  t.same(planLateBatch(0.25, 0, member(0.5), [member(4), member(100)], lateCost), { members: 2, costMs: 4 }, 'the on-time member bounds the batch');
   for (let trial = 0; trial < 200; trial += 1) {
-    const companions = Array.from({ length: trial % 9 }, (_, i) => member(((trial * 7 + i * 13) % 12) / 2, 1 + (i % 2)));
-    const plan = planLateBatch(0.25, 0, member(0.5), companions, cost);
+    const companions = Array.from({ length: trial % 9 }, (_, i) => member(((trial * 7 + i * 13) % 16) / 2, 1 + (i % 2)));
+    const plan = planLateBatch(0.25, 0, member(0.5), companions, lateCost);
     const images = 1 + companions.slice(0, plan.members - 1).reduce((a, m) => a + m.images, 0);
-    t.equal(plan.costMs, cost(0.25, images), `trial ${trial}: the cost of the batch taken`);
-    const onTime = companions.slice(0, plan.members - 1).filter((m) => m.deadline >= cost(0.25, m.images));
+    t.equal(plan.costMs, lateCost(0.25, images), `trial ${trial}: the cost of the batch taken`);
+    const onTime = companions.slice(0, plan.members - 1).filter((m) => !m.late);
     t.ok(plan.members === 1 || onTime.every((m) => plan.costMs <= m.deadline), `trial ${trial}: whoever could be on time still is`);
+    t.ok(plan.members === 1 || plan.costMs <= LATE_BATCH_SPAN * lateCost(0.25, 1), `trial ${trial}: it holds its worker at most ${LATE_BATCH_SPAN}x the head's time`);
   }
+});
+
+t.test('planLateBatch: a batch of late requests holds its worker at most LATE_BATCH_SPAN times its head alone', async (t) => {
+  const late = { deadline: 0, images: 1, late: true };
+  const eight = Array.from({ length: 7 }, () => late);
+  t.equal(LATE_BATCH_SPAN, 2);
+  // 2 + n ms for n images: the head alone 3 ms, so at most 6 ms: 4 of the 8
+  t.same(planLateBatch(0.25, 0, late, eight, lateCost), { members: 4, costMs: 6 });
+  // a head of 2 images (4 ms alone) may take riders up to 8 ms: 6 images
+  t.same(planLateBatch(0.25, 0, { ...late, images: 2 }, eight, lateCost), { members: 5, costMs: 8 });
+  // where a batch saves nothing (n ms for n images) it is at most 2 requests
+  t.same(planLateBatch(0.25, 0, late, eight, cost), { members: 2, costMs: 2 });
+  // the bound follows the head: one of 9 images (11 ms alone) takes all 7 riders (18 ms)
+  t.same(planLateBatch(0.25, 0, { ...late, images: 9 }, eight, lateCost), { members: 8, costMs: 18 });
 });
 
 t.test('planLateBatch: a head late only by the tail (on time on average) takes no riders that would make it later', async (t) => {
   const late = { deadline: 0.5, images: 1, late: true };
-  // the head costs 1 ms alone, past its deadline by this (tail) estimate, but not late on average
-  t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: false }, [late, late, late], cost), { members: 1, costMs: 1 }, 'no rider: each would add to its time');
-  t.same(planLateBatch(0.25, 0, { deadline: 2.5, images: 1, late: false }, [late, late, late], cost), { members: 2, costMs: 2 }, 'riders only as far as its own deadline');
-  t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: true }, [late, late, late], cost), { members: 4, costMs: 4 }, 'a late head takes them all');
+  // the head costs 3 ms alone, past its deadline by this (tail) estimate, but not late on average
+  t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: false }, [late, late, late], lateCost), { members: 1, costMs: 3 }, 'no rider: each would add to its time');
+  t.same(planLateBatch(0.25, 0, { deadline: 4.5, images: 1, late: false }, [late, late, late], lateCost), { members: 2, costMs: 4 }, 'riders only as far as its own deadline');
+  t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: true }, [late, late, late], lateCost), { members: 4, costMs: 6 }, 'a late head takes them all');
 });
 
 t.test('the latency model reads batches from the sizes profiled, and learns the load for all of them', async (t) => {

@@ -50,19 +50,31 @@ export function planBatch(widths: readonly number[], now: number, headLimitMs: n
 }
 
 /**
+ * How much longer than its head alone a batch of late requests may hold its worker. Late requests
+ * are served in batches because a batch costs less per request, but while one runs its worker is
+ * gone for the on-time requests that arrive meanwhile; a batch of 8 held a worker for 30-40 ms, the
+ * other worker alone could not keep up with 3x, and a queue that had fallen behind once stayed
+ * behind for the whole run (docs/engine.md, "Batches"). Twice the head's time keeps most of a
+ * batch's saving (a batch of 2-4 at the narrowest width) and delays the next on-time request by at
+ * most one request's time more than a late one run alone would.
+ */
+export const LATE_BATCH_SPAN = 2;
+
+/**
  * When not even the head alone fits (overload: nothing queued can be on time, or the head only on
  * average), the batch that drains the queue fastest without making anyone late who could still be
  * on time: at `width` (the narrowest), the largest run of companions whose batch still finishes
- * before the deadline of every member that is not late, the head's included; late members ride
- * along for free. Serving a late head alone instead would run the narrowest width at batch 1 just
- * when capacity matters most. A head that is not late (on time on average, only the tail says it
- * will not make it) takes no rider that its deadline cannot afford: loading it with late ones made
- * it late for sure, which turned every stale tail into a collapse (docs/engine.md).
+ * before the deadline of every member that is not late, the head's included, and within
+ * LATE_BATCH_SPAN times the head's own time; late members ride along for free. Serving a late head
+ * alone instead would run the narrowest width at batch 1 just when capacity matters most. A head
+ * that is not late (on time on average, only the tail says it will not make it) takes no rider that
+ * its deadline cannot afford: loading it with late ones made it late for sure, which turned every
+ * stale tail into a collapse (docs/engine.md).
  */
 export function planLateBatch(width: number, now: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): { members: number; costMs: number } {
   let images = head.images;
-  let limitMs = head.late ? Infinity : head.deadline - now;
   let best = { members: 1, costMs: costMs(width, images) };
+  let limitMs = Math.min(head.late ? Infinity : head.deadline - now, LATE_BATCH_SPAN * best.costMs);
   for (const [i, member] of companions.entries()) {
     images += member.images;
     if (!member.late) limitMs = Math.min(limitMs, member.deadline - now);
