@@ -84,6 +84,9 @@ node dist-bench/onset-trace.js --rate 184 --bursty --seconds 4 --bin 100 --out b
 echo "== a fresh server's first seconds, side by side: without the warm-up requests, and with them"
 node dist-bench/cold-start.js --rounds 4 --variants '{"no warm-up requests":{"env":{"WARMUP_REQUESTS":"0"}},"warm-up":{}}' | tee bench/results/cold-start.txt
 
+echo "== shedding's answers: where the client's clock and the server's part"
+node dist-bench/reply-gap.js | tee bench/results/reply-gap.txt
+
 echo "== the latency model's tail against the service times it predicts"
 node dist-bench/tail-calibration.js --widths 0.25,0.5,0.75 --variants '{"this engine":{}}' | tee bench/results/tail-calibration.txt
 
