@@ -5,10 +5,10 @@
  * -> the playground page.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import pino from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import './types.js';
+import { logDestination } from './log-destination.js';
 import type { Config } from './config.js';
 import type { SlimmableModel } from './bundle/load-bundles.js';
 import { OnlineLatencyModel, type LatencyModel } from './policy/latency-model.js';
@@ -37,13 +37,6 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/**
- * stdout, written in batches: one write per 4 KB of log lines or per 200 ms, whichever comes first,
- * instead of one blocking write per request on the event loop (pino flushes what is left at exit).
- */
-function logDestination(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 });
-}
 
 /** /metrics alone, for METRICS_PORT: a listener apart from the API (e.g. reachable only inside the cluster). */
 export async function buildMetricsApp(app: FastifyInstance): Promise<FastifyInstance> {
