@@ -78,7 +78,7 @@ t.test('SIGTERM exits within its limits even when nothing reads stdout any more'
   closeSync(writer);
   t.teardown(() => server.kill('SIGKILL'));
   let stderr = '';
-  server.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  server.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   // read the log until the server is ready, then never again
   let log = '';
   const chunk = Buffer.alloc(65536);
@@ -93,7 +93,7 @@ t.test('SIGTERM exits within its limits even when nothing reads stdout any more'
     if (listening && /"msg":"ready"/.test(log)) port = Number(listening[1]);
   }
   // one log line per request, until the pipe (64 KiB) is full: 400 lines of 300-400 bytes
-  const image = fixtures()[0]!.bytes;
+  const image = new Uint8Array(fixtures()[0]!.bytes);
   for (let i = 0; i < 400; i += 1) {
     const answer = await fetch(`http://127.0.0.1:${port}/classify`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: image });
     await answer.arrayBuffer();
