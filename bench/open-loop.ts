@@ -133,6 +133,9 @@ export interface Summary {
   servedWithinServer: number | null;
   deliveredAccuracy: number;
   errors: number;
+  /** The failures by HTTP status (0: the connection failed, e.g. a keep-alive socket the server
+   * closed just as the generator reused it). */
+  failures: Record<string, number>;
   widths: Record<string, number>;
 }
 
@@ -152,6 +155,8 @@ export function summarise(outcomes: Outcome[], budgetMs: number, seconds: number
   const latencies = ok.map((o) => o.latencyMs).sort((a, b) => a - b);
   const widths: Record<string, number> = {};
   for (const o of ok) widths[String(o.width)] = (widths[String(o.width)] ?? 0) + 1;
+  const failures: Record<string, number> = {};
+  for (const o of outcomes) if (o.status !== 200) failures[String(o.status)] = (failures[String(o.status)] ?? 0) + 1;
   return {
     offered: outcomes.length / seconds,
     throughput: ok.length / span,
@@ -162,6 +167,7 @@ export function summarise(outcomes: Outcome[], budgetMs: number, seconds: number
     servedWithinServer: ok.length && ok.every((o) => o.serverMet !== null) ? ok.filter((o) => o.serverMet).length / ok.length : null,
     deliveredAccuracy: outcomes.length ? within.reduce((a, o) => a + ((accuracyOf && o.width !== null ? accuracyOf(o.width) : o.expectedAccuracy) ?? 0), 0) / outcomes.length : 0,
     errors: outcomes.length - ok.length,
+    failures,
     widths,
   };
 }

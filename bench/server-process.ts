@@ -87,8 +87,10 @@ export async function startServer(env: Record<string, string> = {}, entry = THIS
   };
 }
 
-/** Builds or settings to compare side by side: `{"name": {"env": {...}, "script": "path/to/server.js"}}`, both optional (this build, defaults). */
-export type Variants = Record<string, { env?: Record<string, string>; script?: string }>;
+/** Builds or settings to compare side by side: `{"name": {"env": {...}, "script": "path/to/server.js",
+ * "headers": {...}}}`, all optional (this build, defaults; `headers` go with every request, e.g.
+ * `{"X-Model-Width": "0.25"}` for a fixed width on a server of its own). */
+export type Variants = Record<string, { env?: Record<string, string>; script?: string; headers?: Record<string, string> }>;
 
 export function parseVariants(json: string | undefined): Variants {
   if (!json) throw new Error('--variants is required, e.g. {"before":{"script":"..."},"now":{}}');

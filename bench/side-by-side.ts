@@ -7,7 +7,9 @@
  *   node dist-bench/side-by-side.js --variants '{"before":{"script":"bench/tmp/x/dist/server.js"},"now":{}}'
  *     [--loads 3] [--bursty 2] [--repeats 3] [--capacity 92] [--budget 20] [--seconds 8] [--out FILE]
  *
- * A variant is `{"env": {...}, "script": "path/to/server.js"}`, both optional (this build, defaults).
+ * A variant is `{"env": {...}, "script": "path/to/server.js", "headers": {...}}`, all optional (this
+ * build, defaults, the budget header alone); `{"headers": {"X-Model-Width": "0.25"}}` is a fixed width
+ * on a server of its own, with the same history as every other variant's.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -40,7 +42,7 @@ interface Listing { models: { name: string; widths: { width: number; accuracy: n
 const listing = (await (await fetch(`http://127.0.0.1:${servers[0]![1].port}/models`)).json()) as Listing;
 const accuracy = new Map(listing.models.find((m) => m.name === MODEL)!.widths.map((w) => [w.width, w.accuracy]));
 
-interface Row { variant: string; pattern: 'steady' | 'bursty'; load: number; repeat: number; within: number; servedWithin: number; delivered: number; errors: number; widths: Record<string, number> }
+interface Row { variant: string; pattern: 'steady' | 'bursty'; load: number; repeat: number; within: number; servedWithin: number; delivered: number; errors: number; failures: Record<string, number>; widths: Record<string, number> }
 const rows: Row[] = [];
 try {
   for (let repeat = 0; repeat < repeats; repeat += 1) {
@@ -48,10 +50,11 @@ try {
       for (const load of loads) {
         for (const [variant, server] of servers) {
           const shots = schedule(load * capacity, seconds, pattern === 'bursty' ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined);
-          const target = { port: server.port, path: `/detect?model=${MODEL}`, body: image, headers: { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs) } };
+          const headers = { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs), ...variants[variant]!.headers };
+          const target = { port: server.port, path: `/detect?model=${MODEL}`, body: image, headers };
           const s = summarise(await fire(target, shots), budgetMs, seconds, (width) => accuracy.get(width) ?? 0);
-          rows.push({ variant, pattern, load, repeat, within: s.sloAttainment, servedWithin: s.servedWithin, delivered: s.deliveredAccuracy, errors: s.errors, widths: s.widths });
-          console.log(`${pattern} ${load}x #${repeat + 1} ${variant.padEnd(16)} within ${(100 * s.sloAttainment).toFixed(1)}% (answers ${(100 * s.servedWithin).toFixed(1)}%) delivered ${(100 * s.deliveredAccuracy).toFixed(2)} errors ${s.errors} widths ${JSON.stringify(s.widths)}`);
+          rows.push({ variant, pattern, load, repeat, within: s.sloAttainment, servedWithin: s.servedWithin, delivered: s.deliveredAccuracy, errors: s.errors, failures: s.failures, widths: s.widths });
+          console.log(`${pattern} ${load}x #${repeat + 1} ${variant.padEnd(16)} within ${(100 * s.sloAttainment).toFixed(1)}% (answers ${(100 * s.servedWithin).toFixed(1)}%) delivered ${(100 * s.deliveredAccuracy).toFixed(2)} errors ${s.errors}${s.errors ? ` ${JSON.stringify(s.failures)}` : ''} widths ${JSON.stringify(s.widths)}`);
           await new Promise((resolve) => setTimeout(resolve, 1000)); // let the queue drain
         }
       }
