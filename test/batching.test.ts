@@ -17,23 +17,26 @@ t.test('planBatch: the widest width, then the largest batch in which every membe
   t.match(planBatch(WIDTHS, 0, 100, member(100), [member(100), member(100), member(100), member(100)], cost), { width: 1, members: 5 });
   // a companion due at 10 limits the batch that includes it: at width 1 only the head and one more (8 ms)
   t.match(planBatch(WIDTHS, 0, 100, member(100), [member(100), member(10), member(100)], cost), { width: 1, members: 2 });
-  // the head's own limit (from the width policy) binds the whole batch: width first, then the batch
-  t.match(planBatch(WIDTHS, 0, 6, member(100), [member(100), member(100), member(100)], cost), { width: 1, members: 1, costMs: 4 });
-  t.match(planBatch(WIDTHS, 0, 3.5, member(100), [member(100), member(100), member(100)], cost), { width: 0.75, members: 1 });
-  t.match(planBatch([0.25, 0.5], 0, 6, member(100), [member(100), member(100), member(100)], cost), { width: 0.5, members: 3, costMs: 6 });
+  // the head's limit (from the width policy) binds the width, the members' deadlines the batch
+  t.match(planBatch(WIDTHS, 0, 6, member(100), [member(100), member(100), member(100)], cost), { width: 1, members: 4, costMs: 16 });
+  t.match(planBatch(WIDTHS, 0, 3.5, member(100), [member(100), member(100), member(100)], cost), { width: 0.75, members: 4 });
+  t.match(planBatch([0.25, 0.5], 0, 6, member(100), [member(100), member(100), member(100)], cost), { width: 0.5, members: 4, costMs: 8 });
+  t.match(planBatch([0.25, 0.5], 0, 6, member(7), [member(100), member(100), member(100)], cost), { width: 0.5, members: 3, costMs: 6 }, 'the head\'s own deadline bounds its batch');
   // images, not requests, make the cost: a companion of 3 images
   t.match(planBatch([0.25, 0.5], 0, 8, member(100), [member(100, 3)], cost), { width: 0.5, members: 2, costMs: 8 });
-  t.match(planBatch([0.25, 0.5], 0, 7, member(100), [member(100, 3)], cost), { width: 0.5, members: 1 }, 'width before batch');
+  t.match(planBatch([0.25, 0.5], 0, 7, member(100), [member(100, 3)], cost), { width: 0.5, members: 2, costMs: 8 }, 'width by the limit, then batch by the deadlines');
+  t.match(planBatch([0.25, 0.5], 0, 7, member(100), [member(7, 3)], cost), { width: 0.5, members: 1 }, 'width before batch');
   t.match(planBatch([0.25], 0, 7, member(100), [member(100, 3)], cost), { width: 0.25, members: 2, costMs: 4 });
   t.equal(planBatch(WIDTHS, 0, 0.5, member(100), [member(100)], cost), undefined, 'not even the head alone at the narrowest width');
   t.match(planBatch(WIDTHS, 0, 100, member(100), [{ deadline: 0.5, images: 1, late: true }, member(100)], cost), { width: 1, members: 3 }, 'a late companion rides along, bounding no deadline');
   for (let trial = 0; trial < 200; trial += 1) {
     const companions = Array.from({ length: trial % 9 }, (_, i) => member(5 + ((trial * 7 + i * 13) % 60), 1 + (i % 2)));
-    const plan = planBatch(WIDTHS, 0, 40, member(30), companions, cost);
+    const plan = planBatch(WIDTHS, 0, 3, member(30), companions, cost);
     if (!plan) continue;
     const members = [member(30), ...companions.slice(0, plan.members - 1)];
     const images = members.reduce((a, m) => a + m.images, 0);
-    t.ok(members.every((m) => cost(plan.width, images) <= m.deadline) && cost(plan.width, images) <= 40, `trial ${trial}: every member in time`);
+    t.ok(members.every((m) => cost(plan.width, images) <= m.deadline), `trial ${trial}: every member in time`);
+    t.ok(cost(plan.width, 1) <= 3, `trial ${trial}: a width the head alone may take`);
   }
 });
 

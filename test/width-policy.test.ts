@@ -1,20 +1,28 @@
 import t from 'tap';
 import request from 'supertest';
-import { finishLimit, planHeadroom, queueHeadroom, widestWithin, type Waiting } from '../dist/policy/width-policy.js';
+import { allowance, bestBet, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { WorkDebt } from '../dist/policy/work-debt.js';
 import { fixtures, startApp } from './helpers.js';
 
 const WIDTHS = [0.25, 0.5, 0.75, 1];
 
-t.test('widestWithin binds the widest width predicted to finish within the limit', async (t) => {
-  const rest = [1, 2, 4, 8];
-  t.equal(widestWithin(WIDTHS, rest, 0, 20), 1);
-  t.equal(widestWithin(WIDTHS, rest, 12, 20), 1, 'exactly on the limit');
-  t.equal(widestWithin(WIDTHS, rest, 13, 20), 0.75);
-  t.equal(widestWithin(WIDTHS, rest, 18, 20), 0.5);
-  t.equal(widestWithin(WIDTHS, rest, 19, 20), 0.25);
-  t.equal(widestWithin(WIDTHS, rest, 19.5, 20), 0.25, 'nothing fits: the narrowest');
+t.test('bestBet binds the width with the most accuracy expected within the limit', async (t) => {
+  const means = [4, 6, 9, 14];
+  const accuracy = [0.83, 0.88, 0.89, 0.9];
+  // no recent runs: the means alone, so the widest whose mean fits
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20), 1);
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 10), 0.75);
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 12, 20), 0.5, 'the decode took 12: 0.5 still fits');
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 19, 20), 0.25, 'nothing fits: the narrowest');
+  // a noisy machine: 90 runs on time, 10 of them 5-14 ms late, whatever the width
+  const noisy = [...Array.from({ length: 90 }, () => 0), ...Array.from({ length: 10 }, (_, i) => 5 + i)].sort((a, b) => a - b);
+  // limit 16: 0.25 and 0.5 fit unless the excess is over 12 and 10 (98% and 96%), 0.75 over 7 (93%),
+  // full width over 2 (90%): 0.5 expects 0.845, more than 0.25's 0.813, 0.75's 0.828 and 1's 0.81
+  t.equal(bestBet(WIDTHS, means, accuracy, noisy, 0, 16), 0.5);
+  // (the widest width whose p99 fits would be none: the p99 excess, 13, leaves 0.25 alone 1 ms short)
+  t.equal(bestBet(WIDTHS, means, accuracy, noisy, 0, 100), 1, 'room for every hiccup: the widest');
+  t.equal(bestBet([0.25, 0.5], [4, 4], [0.8, 0.8], [], 0, 20), 0.25, 'a tie: the narrower');
 });
 
 const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });
@@ -73,6 +81,41 @@ t.test('finishLimit: greedy takes its own deadline, the planning policies cap it
   t.equal(finishLimit('greedy', { ...head, workDebtMs: 1000 }, 0.25), 50, 'the other policies ignore the debt');
 });
 
+t.test('allowance: a share of the accuracy the widest width adds buys the narrowest width reaching it', async (t) => {
+  // the detector's shape: most of the accuracy by 0.5, for a fraction of full width's time
+  const ladder = [
+    { ms: 7, accuracy: 0.832 },
+    { ms: 10, accuracy: 0.881 },
+    { ms: 14, accuracy: 0.893 },
+    { ms: 21, accuracy: 0.903 },
+  ];
+  const head = { floorMs: 7, widestMs: 21, ladder };
+  t.equal(allowance(head, 0), 7, 'no share: the floor');
+  t.equal(allowance(head, 1), 21, 'the whole share: the widest');
+  t.equal(allowance(head, 0.01), 10, 'any share buys 0.5 first: it adds the most accuracy per ms');
+  t.equal(allowance(head, 0.69), 10, '0.5 reaches 69% of the gain');
+  t.equal(allowance(head, 0.7), 14);
+  t.equal(allowance(head, 0.9), 21);
+  t.equal(allowance({ floorMs: 7, widestMs: 21 }, 0.5), 14, 'without a ladder: a share of the time (here 0.75 time)');
+  t.equal(allowance({ floorMs: 7, widestMs: 7, ladder: [ladder[0]!] }, 0.5), 7, 'one width: its own time');
+});
+
+t.test('finishLimit under work debt: the ladder keeps the knee width longest', async (t) => {
+  const ladder = [
+    { ms: 1, accuracy: 0.8 },
+    { ms: 3, accuracy: 0.88 },
+    { ms: 5, accuracy: 0.89 },
+    { ms: 8, accuracy: 0.9 },
+  ];
+  const head = { now: 0, deadline: 50, budgetMs: 50, floorMs: 1, widestMs: 8, ladder, waiting: [], freeAt: [] };
+  // one worker, budget 50, reserve 0.25: 12.5 ms tolerated, the share is 1 up to 6.25 and 0 at 12.5
+  t.equal(finishLimit('deadline-plan', { ...head, workDebtMs: 6.25 }, 0.25), 50, 'half the tolerated debt: unlimited');
+  t.equal(finishLimit('deadline-plan', { ...head, workDebtMs: 6.875 }, 0.25), 5, 'share 0.9: 0.89 reaches it');
+  t.equal(finishLimit('deadline-plan', { ...head, workDebtMs: 9.375 }, 0.25), 3, 'share 0.5: the knee');
+  t.equal(finishLimit('deadline-plan', { ...head, workDebtMs: 12 }, 0.25), 3, 'share 0.08: the knee');
+  t.equal(finishLimit('deadline-plan', { ...head, workDebtMs: 13 }, 0.25), 1, 'the whole: the floor');
+});
+
 t.test('the work debt grows with dispatched work and is paid off at the target utilization', async (t) => {
   const debt = new WorkDebt(0.5, 0);
   t.equal(debt.owed(0, 2), 0, 'starts at zero');
@@ -83,6 +126,20 @@ t.test('the work debt grows with dispatched work and is paid off at the target u
   debt.add(10);
   debt.add(-4);
   t.equal(debt.owed(1000, 2), 6, 'a job that took less than expected takes the difference back');
+});
+
+t.test('the smoothed work debt follows the debt over about smoothingMs, not job by job', async (t) => {
+  const debt = new WorkDebt(0.5, 0, 50);
+  debt.add(100);
+  t.equal(debt.smoothed(0, 1), 0, 'no time has passed: a job just dispatched has not moved it');
+  // 10 ms later the debt is 95 (paid off at 0.5 ms/ms) and the average has moved 1 - e^-0.2 of the way
+  t.ok(Math.abs(debt.smoothed(10, 1) - 95 * (1 - Math.exp(-0.2))) < 1e-9);
+  t.equal(debt.owed(10, 1), 95, 'the debt itself is unchanged by reading the average');
+  debt.add(1000);
+  t.ok(debt.smoothed(210, 1) > 900, 'a debt that stays converges on it');
+  const raw = new WorkDebt(0.5, 0, 0);
+  raw.add(100);
+  t.equal(raw.smoothed(10, 1), 95, 'smoothingMs 0: the debt itself');
 });
 
 t.test('with a queue, the planning policies narrow the head to keep the requests behind in budget; greedy does not', async (t) => {

@@ -198,10 +198,11 @@ function why(answer: Answer): Text {
   const { budget } = answer;
   const took = `took ${answer.timings.totalMs.toFixed(1)} ms: ${budget.met ? 'met' : 'missed'}`;
   if (answer.widthSelection === 'forced') return new Text(`Width ${answer.width}x, forced by X-Model-Width; the budget of ${budget.ms} ms was ${budget.met ? 'met' : 'not met'}.`);
+  const p99 = `p99 predicted ${budget.predictedMs.toFixed(1)} ms`;
   if (budget.predictedMs > budget.ms) {
-    return new Text(`No width was predicted to finish within ${budget.ms} ms given the queue, so the fastest, ${answer.width}x (predicted ${budget.predictedMs.toFixed(1)} ms, ${took}).`);
+    return new Text(`Width ${answer.width}x: its ${p99}, over ${budget.ms} ms given the queue, yet no width was likelier to bring more accuracy in time (${took}).`);
   }
-  return new Text(`Width ${answer.width}x: the widest predicted to finish within ${budget.ms} ms given the queue (predicted ${budget.predictedMs.toFixed(1)} ms, ${took}).`);
+  return new Text(`Width ${answer.width}x: the most accuracy expected within ${budget.ms} ms given the queue (${p99}, ${took}).`);
 }
 
 function showTiming(stages: { name: string; ms: number }[]): void {

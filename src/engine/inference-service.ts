@@ -30,7 +30,8 @@ export interface Deadline {
 export interface Prediction {
   /** ms from the request's arrival to its predicted completion, at the width bound */
   predictedMs: number;
-  /** whether that prediction was within the budget */
+  /** whether the narrowest width it could run at was predicted within the budget (the width bound
+   * may be a wider bet: src/policy/width-policy.ts, bestBet) */
   feasible: boolean;
 }
 
@@ -244,10 +245,13 @@ export class InferenceService {
     return this.latency.estimate(model, width, images).tail;
   }
 
-  /** The completion predicted when the width was bound: the time until then was measured. */
+  /** The completion predicted when the width was bound (the time until then was measured), and
+   * whether the narrowest width it could run at was predicted to make the budget. */
   private prediction(model: SlimmableModel, width: number, deadline: Deadline, result: JobResult): Prediction {
-    const predictedMs = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs + this.restMs(model.name, width, result.batchImages);
-    return { predictedMs, feasible: predictedMs <= deadline.budgetMs };
+    const boundAt = result.dispatchedAt - deadline.arrivedAt + result.boundAfterMs;
+    const predictedMs = boundAt + this.restMs(model.name, width, result.batchImages);
+    const floor = deadline.forcedWidth ?? model.pipeline.widths[0]!;
+    return { predictedMs, feasible: boundAt + this.restMs(model.name, floor, result.batchImages) <= deadline.budgetMs };
   }
 
   private async schedule(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Promise<JobResult> {
@@ -278,6 +282,7 @@ export class InferenceService {
    * width for it and the requests that run with it. */
   private job(model: SlimmableModel, payload: JobPayload, deadline: Deadline, decodes: boolean, images: number): Job {
     const widths = model.pipeline.widths;
+    const accuracyOf = new Map(model.widths.map((w) => [w.width, w.accuracy]));
     // decoding n images one after another, then the rest of the job and the reply
     const decode = (n: number): number => (decodes ? n * this.latency.estimate(model.name, 'decode').tail : 0);
     const cost = (width: number, n: number): number => decode(n) + this.restMs(model.name, width, n);
@@ -309,29 +314,53 @@ export class InferenceService {
         },
       }),
       dispatch: (now: number, view: QueueView, companions: readonly Companion[]): Dispatch => {
-        const workDebtMs = this.workDebt.owed(now, view.freeAt.length + 1);
+        const workDebtMs = this.workDebt.smoothed(now, view.freeAt.length + 1);
         const allowed = deadline.forcedWidth === undefined ? widths : [deadline.forcedWidth];
+        // What load allows the head's width: the width policy's finish limit as if it had no deadline
+        // (the requests behind it, its companions too since those its batch leaves wait, and the work
+        // owed; its own deadline is the worker's bet). Load does not limit its batch: in deadline order
+        // the requests behind wait for its companions anyway, and one batch serves them sooner than
+        // one by one; the members' deadlines do (planBatch).
         let limit = Infinity;
         if (deadline.forcedWidth === undefined) {
-          const head = { now, workDebtMs, deadline: due, budgetMs: deadline.budgetMs, floorMs: floorMs(), widestMs: cost(widths[widths.length - 1]!, images) };
-          limit = finishLimit(this.config.widthPolicy, { ...head, waiting: view.waiting, freeAt: view.freeAt }, this.config.planReserve);
+          const ladder = widths.map((width) => ({ ms: cost(width, images), accuracy: accuracyOf.get(width) ?? 0 }));
+          const behind = [...view.waiting, ...view.riders].sort((a, b) => a.deadline - b.deadline);
+          const state = { now, workDebtMs, deadline: Infinity, budgetMs: deadline.budgetMs, floorMs: ladder[0]!.ms, widestMs: ladder[ladder.length - 1]!.ms, ladder, waiting: behind, freeAt: view.freeAt };
+          limit = finishLimit(this.config.widthPolicy, state, this.config.planReserve);
         }
+        // the widths load allows (their predicted times less the floor's are what the limit compares:
+        // a hiccup adds to every width alike)
+        const affordable = allowed.filter((width) => cost(width, images) <= limit);
         const head = { deadline: due, images };
         // images in a batch of the head and the first members - 1 companions
         const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
         const plan = planBatch(allowed, now, limit, head, companions, cost);
+        // the worker binds the width with the most accuracy expected within the limit, of `choices`
+        const bet = (choices: readonly number[], ms: number, batch: number): Dispatch['rule'] =>
+          deadline.forcedWidth !== undefined
+            ? { kind: 'fixed', width: deadline.forcedWidth }
+            : {
+                kind: 'best-bet',
+                ms,
+                widths: [...choices],
+                meanMs: choices.map((width) => this.latency.estimate(model.name, width, batch).mean),
+                accuracy: choices.map((width) => accuracyOf.get(width) ?? 0),
+                excessMs: this.latency.excess?.(model.name) ?? [],
+              };
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch
           // that makes no one else late (a head on time on average counts among them: it takes no rider it cannot afford)
           const late = planLateBatch(allowed[0]!, now, { ...head, late: view.headLate }, companions, cost);
           this.workDebt.add(late.costMs);
-          return { rule: { kind: 'fixed', width: allowed[0]! }, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, batchImages(late.members)), companions: late.members - 1 };
+          const lateImages = batchImages(late.members);
+          // late on average: as fast as it can; late only by the tail (a noisy machine's p99 can exceed
+          // the budget while the mean is a quarter of it): still a bet, on its own deadline
+          const rule = view.headLate ? ({ kind: 'fixed', width: allowed[0]! } as const) : bet(affordable, due - now, lateImages);
+          return { rule, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1 };
         }
         const batch = batchImages(plan.members);
-        const restMs = allowed.map((width) => this.restMs(model.name, width, batch));
-        const rule: Dispatch['rule'] = deadline.forcedWidth !== undefined ? { kind: 'fixed', width: deadline.forcedWidth } : { kind: 'finish-within', ms: plan.limitMs, widths: allowed, restMs };
         this.workDebt.add(plan.costMs);
-        return { rule, expectedMs: plan.costMs, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
+        return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
       },
     };
   }

@@ -23,12 +23,15 @@ export interface WorkerInit {
 }
 
 /**
- * How the worker binds the width. 'fixed': forced widths, profiling and golden checks.
- * 'finish-within': the widest width whose predicted remaining time (`restMs`, per width, ascending)
- * still finishes within `ms` of the job's arrival at the worker, bound once the image is decoded and
- * the decode time is a measurement, not a guess; the narrowest if none does.
+ * How the worker binds the width. 'fixed': forced widths, late requests, profiling and golden checks.
+ * 'best-bet': of `widths` (ascending), the one with the most accuracy expected within `ms` of the
+ * job's arrival at the worker: its `accuracy` times the share of the recent excesses over the mean
+ * (`excessMs`, sorted) with which its mean remaining time (`meanMs`) still finishes in time (see
+ * `bestBet`), bound once the images are decoded and the decode time is a measurement, not a guess.
  */
-export type WidthRule = { kind: 'fixed'; width: number } | { kind: 'finish-within'; ms: number; widths: number[]; restMs: number[] };
+export type WidthRule =
+  | { kind: 'fixed'; width: number }
+  | { kind: 'best-bet'; ms: number; widths: number[]; meanMs: number[]; accuracy: number[]; excessMs: readonly number[] };
 
 /** A pipeline's input: encoded images (decoded and preprocessed by the pipeline), or a tensor a
  * client preprocessed itself (N x C x H x W, the model's input). */

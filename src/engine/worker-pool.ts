@@ -38,8 +38,10 @@ const LOOKAHEAD = 256;
 
 /** What the pool shows a job when a worker frees for it. */
 export interface QueueView {
-  /** The jobs waiting behind it, in deadline order (at most LOOKAHEAD). */
+  /** The jobs waiting behind it that cannot join its batch, in deadline order (at most LOOKAHEAD). */
   waiting: readonly Waiting[];
+  /** The on-time jobs it is offered as companions, in deadline order: those its batch does not take wait too. */
+  riders: readonly Waiting[];
   /** When each other worker is predicted to be free (performance.now() clock; now if idle). */
   freeAt: readonly number[];
   /** The head itself is late (see isLate), as the queue judged it for this dispatch. */
@@ -588,13 +590,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    * for the next worker); jobs that yield do not bound the head's width. */
   private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], yielding: ReadonlySet<Pending>): Omit<QueueView, 'headLate'> {
     const waiting: Waiting[] = [];
+    const riders: Waiting[] = [];
     const riding = new Set([head, ...candidates]);
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
-      const job = this.queue[i]!.job;
-      if (riding.has(this.queue[i]!) || yielding.has(this.queue[i]!)) continue;
-      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
+      const pending = this.queue[i]!;
+      if (pending === head || yielding.has(pending)) continue;
+      const { job } = pending;
+      (riding.has(pending) ? riders : waiting).push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
-    return { waiting, freeAt: this.slots.filter((s) => s !== free && s.ready).map((s) => freeAt(s, now, 'expected')) };
+    return { waiting, riders, freeAt: this.slots.filter((s) => s !== free && s.ready).map((s) => freeAt(s, now, 'expected')) };
   }
 
   private emitLoad(): void {

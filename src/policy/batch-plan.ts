@@ -1,10 +1,10 @@
 /**
  * Choosing a width and a batch together, when a worker frees for the request at the head of the
- * queue: the widest width, and at it the largest batch (the head and the next requests that may run
- * with it, in deadline order), that the latency model predicts will finish before EVERY member's
- * deadline and within the head's finish limit from the width policy. A batch at a narrow width
- * serves several requests for little more than one, which is how overload is absorbed; at light
- * load there is nobody to batch with and this is the width policy alone.
+ * queue: the widest width the head alone may take within its finish limit from the width policy,
+ * and at it the largest batch (the head and the next requests that may run with it, in deadline
+ * order) that the latency model predicts will finish before EVERY member's deadline. A batch at a
+ * narrow width serves several requests for little more than one, which is how overload is
+ * absorbed; at light load there is nobody to batch with and this is the width policy alone.
  */
 
 export interface BatchMember {
@@ -20,7 +20,7 @@ export interface BatchPlan {
   width: number;
   /** members taken: the head and this many minus one of the companions, in order */
   members: number;
-  /** ms from now the batch must finish within: the head's limit and every member's deadline */
+  /** ms from now the batch must finish within: every member's deadline */
   limitMs: number;
   /** predicted ms of the batch at that width */
   costMs: number;
@@ -30,16 +30,24 @@ export interface BatchPlan {
  * `widths` ascending; `headLimitMs` the width policy's finish limit for the head, from now;
  * `costMs(width, images)` the predicted time of a job of that many images. Undefined when not even
  * the head alone fits at the narrowest width.
+ *
+ * The finish limit bounds the width, not the batch. It is what the requests behind and the work
+ * owed (work-debt.ts) allow the head beyond its floor: time for more accuracy. Read as a limit on
+ * the batch too, it kept the narrowest width at batch 1 just when load makes batches form, though
+ * in deadline order the requests behind wait for the companions anyway, and one batch serves them
+ * sooner than one by one.
  */
 export function planBatch(widths: readonly number[], now: number, headLimitMs: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): BatchPlan | undefined {
+  const own = head.deadline - now;
   // every prefix of the companions: its images and the tightest deadline in it
-  const prefixes: { images: number; limitMs: number }[] = [{ images: head.images, limitMs: Math.min(headLimitMs, head.deadline - now) }];
+  const prefixes: { images: number; limitMs: number }[] = [{ images: head.images, limitMs: own }];
   for (const member of companions) {
     const last = prefixes[prefixes.length - 1]!;
     prefixes.push({ images: last.images + member.images, limitMs: member.late ? last.limitMs : Math.min(last.limitMs, member.deadline - now) });
   }
   for (let w = widths.length - 1; w >= 0; w -= 1) {
     const width = widths[w]!;
+    if (costMs(width, head.images) > Math.min(headLimitMs, own)) continue;
     for (let b = prefixes.length; b >= 1; b -= 1) {
       const { images, limitMs } = prefixes[b - 1]!;
       const cost = costMs(width, images);

@@ -37,6 +37,8 @@ export interface LatencyModel {
   /** A width's time at a batch size on a quiet machine, from start-up profiling (a model without
    * one is learnt per width, at batch 1). */
   calibrate?(model: string, width: number, ms: number, batch?: number): void;
+  /** The recent runs' excess over their predicted mean, ms, sorted (empty where it keeps none). */
+  excess?(model: string): readonly number[];
 }
 
 export class OnlineLatencyModel implements LatencyModel {
@@ -83,6 +85,10 @@ export class OnlineLatencyModel implements LatencyModel {
     const window = this.windows.get(`${model}@${part}`);
     if (!window || window.size === 0) return { mean: 0, tail: 0, samples: 0 };
     return { mean: batch * window.mean, tail: batch * window.quantile(this.quantile), samples: window.size };
+  }
+
+  excess(model: string): readonly number[] {
+    return this.widths.get(model)?.fit().spread ?? [];
   }
 
   /** A width's calibrated time at a batch size: measured, or on the line through the two measured
@@ -136,7 +142,7 @@ class WidthWindow {
   private readonly calibrated: number[] = [];
   private measuredSum = 0;
   private calibratedSum = 0;
-  private fitted?: { factor: number; excess: number };
+  private fitted?: { factor: number; excess: number; spread: readonly number[] };
 
   constructor(
     private readonly capacity: number,
@@ -159,11 +165,12 @@ class WidthWindow {
     this.fitted = undefined;
   }
 
-  fit(): { factor: number; excess: number } {
+  /** `excess`: the quantile of the excesses over the fitted means; `spread`: all of them, sorted. */
+  fit(): { factor: number; excess: number; spread: readonly number[] } {
     if (this.fitted) return this.fitted;
     const factor = this.measuredSum / this.calibratedSum;
-    const excess = this.measured.map((ms, i) => ms - this.calibrated[i]! * factor).sort((a, b) => a - b);
-    this.fitted = { factor, excess: Math.max(0, excess[tailIndex(excess.length, this.quantile, this.capacity)]!) };
+    const spread = this.measured.map((ms, i) => ms - this.calibrated[i]! * factor).sort((a, b) => a - b);
+    this.fitted = { factor, excess: Math.max(0, spread[tailIndex(spread.length, this.quantile, this.capacity)]!), spread };
     return this.fitted;
   }
 }

@@ -1,21 +1,28 @@
 /**
  * Choosing the width. When a worker frees, the request at the head of the queue (earliest deadline)
- * is given a FINISH LIMIT: how long it may take from now. Its worker then binds the widest width
- * predicted to finish within that limit, once the image is decoded (`widestWithin`); if none does,
- * the narrowest is served and the budget is reported as infeasible. Each policy is a way to set the
- * limit; all of them cap it at the request's own deadline.
+ * is given a FINISH LIMIT from load: how long it may take from now if its own deadline did not
+ * count. The widths predicted to fit it are allowed; its worker then binds the one with the most
+ * accuracy expected before the deadline, once the image is decoded (`bestBet`). Each policy is a
+ * way to set the limit.
  *
- * - `deadline-plan` (the default): the head may run as wide as its deadline allows as long as
+ * - `deadline-plan` (the default): the head may run as wide as it likes as long as
  *   (a) every request waiting behind it keeps a reserve of slack (`reserve` x its budget), or at
  *   least the slack it has, if everything behind runs narrowest: it plans on the real schedule, the
  *   waiting requests in deadline order on the workers, each worker free when its running job should
  *   end (`planHeadroom`); and (b) it takes only part of the time its widest width would need beyond
  *   its floor, the less the more work the workers owe beyond their target utilization (all of it
- *   up to half of `reserve` x its budget per worker, none at the whole; src/policy/work-debt.ts). An idle server serves the widest
- *   width the deadline allows; sustained load narrows the widths just enough.
+ *   up to half of `reserve` x its budget per worker, none at the whole; src/policy/work-debt.ts).
+ *   That part is a share of the ACCURACY its widest width adds over its floor, and buys the
+ *   narrowest width that reaches it (`allowance`): under load the widths that add the least
+ *   accuracy for their time go first (a slimmable network's accuracy flattens towards full width
+ *   while its time keeps growing), so the load settles on the knee of the trade-off instead of
+ *   alternating between the narrowest width and a wide one. An idle server leaves the choice to the
+ *   bet; sustained load narrows the widths just enough.
  * - `queue-aware`: the same protection without a reserve, on a fluid model of the workers
  *   (`queueHeadroom`). Kept for comparison.
- * - `greedy`: the head's own deadline only. Kept for comparison.
+ * - `greedy`: no limit; the bet alone. Kept for comparison.
+ * (A limit is capped at the head's deadline where one is given: the policies are also read on
+ * their own, in the tests and the docs.)
  */
 
 export type PolicyName = 'deadline-plan' | 'queue-aware' | 'greedy';
@@ -31,12 +38,37 @@ export interface Waiting {
   floorMs: number;
 }
 
-/** The widest width whose predicted remaining time fits the limit, or the narrowest (`widths` ascending). */
-export function widestWithin(widths: readonly number[], restMs: readonly number[], elapsedMs: number, limitMs: number): number {
-  for (let i = widths.length - 1; i > 0; i -= 1) {
-    if (elapsedMs + restMs[i]! <= limitMs) return widths[i]!;
+/**
+ * The width with the most accuracy expected within the limit: each width's accuracy times the chance
+ * it finishes in time, read off the recent runs (`excessMs`, sorted: how much longer than its mean
+ * each took). Binding the widest width whose high quantile fits wastes the trade-off when the
+ * machine is noisy: a hiccup of 10 ms hits every width alike, so when the quantile
+ * said 0.5 would not fit, 0.25 missed nearly as often, and at the same load a server forced to 0.5
+ * delivered more accuracy within budget than one choosing. Ties go to the narrower width (the
+ * cheaper for the requests behind); with no recent runs the means decide alone.
+ */
+export function bestBet(widths: readonly number[], meanMs: readonly number[], accuracy: readonly number[], excessMs: readonly number[], elapsedMs: number, limitMs: number): number {
+  let best = 0;
+  let bestValue = -1;
+  for (let i = 0; i < widths.length; i += 1) {
+    const slack = limitMs - elapsedMs - meanMs[i]!;
+    const chance = excessMs.length > 0 ? countAtMost(excessMs, slack) / excessMs.length : slack >= 0 ? 1 : 0;
+    const value = accuracy[i]! * chance;
+    if (value > bestValue) [best, bestValue] = [i, value];
   }
-  return widths[0]!;
+  return widths[best]!;
+}
+
+/** How many of the sorted values are at most `x`. */
+function countAtMost(sorted: readonly number[], x: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (sorted[mid]! <= x) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /**
@@ -103,6 +135,12 @@ export function planHeadroom(now: number, headFloorMs: number, waiting: readonly
   return low;
 }
 
+/** One of the widths a request may run at: its predicted time and its measured accuracy. */
+export interface Rung {
+  ms: number;
+  accuracy: number;
+}
+
 export interface HeadState {
   now: number;
   /** ms of work the workers owe beyond the target utilization (src/policy/work-debt.ts). */
@@ -112,8 +150,23 @@ export interface HeadState {
   /** Predicted time at its narrowest and widest allowed widths. */
   floorMs: number;
   widestMs: number;
+  /** Its allowed widths, narrowest first (floorMs to widestMs); without it the share is of time. */
+  ladder?: readonly Rung[];
   waiting: readonly Waiting[];
   freeAt: readonly number[];
+}
+
+/**
+ * The time a head may take when it may have `share` (0 to 1) of what its widest width adds over its
+ * floor: the predicted time of the narrowest width that reaches that share of the accuracy gained
+ * (or, without a ladder, that share of the time).
+ */
+export function allowance(head: Pick<HeadState, 'floorMs' | 'widestMs' | 'ladder'>, share: number): number {
+  const ladder = head.ladder;
+  if (!ladder || ladder.length < 2) return head.floorMs + share * (head.widestMs - head.floorMs);
+  const floor = ladder[0]!.accuracy;
+  const wanted = floor + share * (ladder[ladder.length - 1]!.accuracy - floor);
+  return (ladder.find((rung) => rung.accuracy >= wanted - 1e-12) ?? ladder[ladder.length - 1]!).ms;
 }
 
 /** The finish limit (ms from now) a policy gives the head of the queue. */
@@ -125,7 +178,7 @@ export function finishLimit(policy: PolicyName, head: HeadState, reserve: number
   // all of it up to half of `reserve` x its budget per worker, then less, none at the whole.
   const tolerated = reserve * head.budgetMs * (head.freeAt.length + 1);
   const share = Math.min(1, Math.max(0, 2 * (1 - head.workDebtMs / tolerated)));
-  const widest = Math.min(own, head.floorMs + share * (head.widestMs - head.floorMs));
+  const widest = Math.min(own, allowance(head, share));
   // Planning beyond what that width needs is pointless; if even that leaves everyone their
   // reserve, nothing else limits the head.
   const maxExtra = widest - head.floorMs;

@@ -7,23 +7,41 @@
  * keeps the queue short instead of letting it grow until deadlines force narrow widths. A pool of a
  * few workers shows too short a queue to see sustained load coming; the debt remembers it. At light
  * load the debt is zero and only deadlines limit the width; generous budgets tolerate more debt.
+ *
+ * The policy reads the debt SMOOTHED over `smoothingMs` (`smoothed`). The debt itself jumps by a
+ * whole job's predicted time at each dispatch, about as much as a tight budget tolerates, so read
+ * raw it swung the policy between all and none of the extra width from one job to the next: the
+ * widths alternated between the narrowest and a wide one, where the width between them gives more
+ * accuracy for the same work. Smoothed, it moves by the load, not by the job.
  */
 export class WorkDebt {
   private debt = 0;
+  private average = 0;
   private last: number;
 
   constructor(
     private readonly utilization: number,
     now = performance.now(),
+    private readonly smoothingMs = 50,
   ) {
     this.last = now;
   }
 
   /** ms of work owed now, with `workers` paying it off since the last call. */
   owed(now: number, workers: number): number {
-    this.debt = Math.max(0, this.debt - (now - this.last) * workers * this.utilization);
+    const elapsed = Math.max(0, now - this.last);
+    this.debt = Math.max(0, this.debt - elapsed * workers * this.utilization);
+    // an exponential average in time: what the debt was over about the last `smoothingMs`
+    const weight = this.smoothingMs > 0 ? 1 - Math.exp(-elapsed / this.smoothingMs) : 1;
+    this.average += weight * (this.debt - this.average);
     this.last = now;
     return this.debt;
+  }
+
+  /** The debt averaged over about the last `smoothingMs`, now. */
+  smoothed(now: number, workers: number): number {
+    this.owed(now, workers);
+    return this.average;
   }
 
   /** Add (or with a negative amount, take back) ms of work. */
