@@ -81,14 +81,12 @@ t.test('finishLimit: greedy takes its own deadline, the planning policies cap it
   t.equal(finishLimit('greedy', { ...head, workDebtMs: 1000 }, 0.25), 50, 'the other policies ignore the debt');
 });
 
+/** A ladder of widths: their predicted times and accuracies, narrowest first. */
+const rungs = (ms: number[], accuracy: number[]): { ms: number; accuracy: number }[] => ms.map((m, i) => ({ ms: m, accuracy: accuracy[i]! }));
+
 t.test('allowance: a share of the accuracy the widest width adds buys the narrowest width reaching it', async (t) => {
   // the detector's shape: most of the accuracy by 0.5, for a fraction of full width's time
-  const ladder = [
-    { ms: 7, accuracy: 0.832 },
-    { ms: 10, accuracy: 0.881 },
-    { ms: 14, accuracy: 0.893 },
-    { ms: 21, accuracy: 0.903 },
-  ];
+  const ladder = rungs([7, 10, 14, 21], [0.832, 0.881, 0.893, 0.903]);
   const head = { floorMs: 7, widestMs: 21, ladder };
   t.equal(allowance(head, 0), 7, 'no share: the floor');
   t.equal(allowance(head, 1), 21, 'the whole share: the widest');
@@ -101,12 +99,7 @@ t.test('allowance: a share of the accuracy the widest width adds buys the narrow
 });
 
 t.test('finishLimit under work debt: the ladder keeps the knee width longest', async (t) => {
-  const ladder = [
-    { ms: 1, accuracy: 0.8 },
-    { ms: 3, accuracy: 0.88 },
-    { ms: 5, accuracy: 0.89 },
-    { ms: 8, accuracy: 0.9 },
-  ];
+  const ladder = rungs([1, 3, 5, 8], [0.8, 0.88, 0.89, 0.9]);
   const head = { now: 0, deadline: 50, budgetMs: 50, floorMs: 1, widestMs: 8, ladder, waiting: [], freeAt: [] };
   // one worker, budget 50, reserve 0.25: 12.5 ms tolerated, the share is 1 up to 6.25 and 0 at 12.5
   t.equal(finishLimit('deadline-plan', { ...head, workDebtMs: 6.25 }, 0.25), 50, 'half the tolerated debt: unlimited');
