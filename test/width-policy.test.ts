@@ -23,6 +23,11 @@ t.test('bestBet binds the width with the most accuracy expected within the limit
   // (the widest width whose p99 fits would be none: the p99 excess, 13, leaves 0.25 alone 1 ms short)
   t.equal(bestBet(WIDTHS, means, accuracy, noisy, 0, 100), 1, 'room for every hiccup: the widest');
   t.equal(bestBet([0.25, 0.5], [4, 4], [0.8, 0.8], [], 0, 20), 0.25, 'a tie: the narrower');
+  // a hiccup strikes a run in proportion to its length: 5% of the recent runs (6 ms on average) were
+  // 10 ms late; full width takes 12, twice as long, so twice as likely to be struck
+  const hiccups = [...Array.from({ length: 95 }, () => 0), ...Array.from({ length: 5 }, () => 10)];
+  t.equal(bestBet([0.5, 1], [3, 12], [0.85, 0.9], hiccups, 0, 14), 1, 'as likely as the recent runs: 0.9 x 0.95 beats 0.85');
+  t.equal(bestBet([0.5, 1], [3, 12], [0.85, 0.9], hiccups, 0, 14, 6), 0.5, 'twice as exposed: 0.9 x 0.9 does not');
 });
 
 const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });

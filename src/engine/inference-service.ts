@@ -346,6 +346,7 @@ export class InferenceService {
                 meanMs: choices.map((width) => this.latency.estimate(model.name, width, batch).mean),
                 accuracy: choices.map((width) => accuracyOf.get(width) ?? 0),
                 excessMs: this.latency.excess?.(model.name) ?? [],
+                recentMeanMs: this.latency.recentMeanMs?.(model.name) ?? 0,
               };
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch

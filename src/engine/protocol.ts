@@ -31,7 +31,7 @@ export interface WorkerInit {
  */
 export type WidthRule =
   | { kind: 'fixed'; width: number }
-  | { kind: 'best-bet'; ms: number; widths: number[]; meanMs: number[]; accuracy: number[]; excessMs: readonly number[] };
+  | { kind: 'best-bet'; ms: number; widths: number[]; meanMs: number[]; accuracy: number[]; excessMs: readonly number[]; recentMeanMs: number };
 
 /** A pipeline's input: encoded images (decoded and preprocessed by the pipeline), or a tensor a
  * client preprocessed itself (N x C x H x W, the model's input). */

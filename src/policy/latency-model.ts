@@ -39,6 +39,8 @@ export interface LatencyModel {
   calibrate?(model: string, width: number, ms: number, batch?: number): void;
   /** The recent runs' excess over their predicted mean, ms, sorted (empty where it keeps none). */
   excess?(model: string): readonly number[];
+  /** The mean measured time of the runs `excess` comes from, ms (0 where it keeps none). */
+  recentMeanMs?(model: string): number;
 }
 
 export class OnlineLatencyModel implements LatencyModel {
@@ -89,6 +91,10 @@ export class OnlineLatencyModel implements LatencyModel {
 
   excess(model: string): readonly number[] {
     return this.widths.get(model)?.fit().spread ?? [];
+  }
+
+  recentMeanMs(model: string): number {
+    return this.widths.get(model)?.meanMs ?? 0;
   }
 
   /** A width's calibrated time at a batch size: measured, or on the line through the two measured
@@ -151,6 +157,10 @@ class WidthWindow {
 
   get size(): number {
     return this.measured.length;
+  }
+
+  get meanMs(): number {
+    return this.measured.length > 0 ? this.measuredSum / this.measured.length : 0;
   }
 
   add(ms: number, base: number): void {

@@ -47,12 +47,15 @@ export interface Waiting {
  * delivered more accuracy within budget than one choosing. Ties go to the narrower width (the
  * cheaper for the requests behind); with no recent runs the means decide alone.
  */
-export function bestBet(widths: readonly number[], meanMs: readonly number[], accuracy: readonly number[], excessMs: readonly number[], elapsedMs: number, limitMs: number): number {
+export function bestBet(widths: readonly number[], meanMs: readonly number[], accuracy: readonly number[], excessMs: readonly number[], elapsedMs: number, limitMs: number, recentMeanMs = 0): number {
   let best = 0;
   let bestValue = -1;
   for (let i = 0; i < widths.length; i += 1) {
     const slack = limitMs - elapsedMs - meanMs[i]!;
-    const chance = excessMs.length > 0 ? countAtMost(excessMs, slack) / excessMs.length : slack >= 0 ? 1 : 0;
+    // a hiccup strikes a run in proportion to its length: the recent runs' share too late, scaled
+    // by this width's time over theirs
+    const exposure = recentMeanMs > 0 ? meanMs[i]! / recentMeanMs : 1;
+    const chance = excessMs.length > 0 ? Math.max(0, 1 - exposure * (1 - countAtMost(excessMs, slack) / excessMs.length)) : slack >= 0 ? 1 : 0;
     const value = accuracy[i]! * chance;
     if (value > bestValue) [best, bestValue] = [i, value];
   }
