@@ -324,8 +324,7 @@ export class InferenceService {
         let limit = Infinity;
         if (deadline.forcedWidth === undefined) {
           const ladder = widths.map((width) => ({ ms: cost(width, images), accuracy: accuracyOf.get(width) ?? 0 }));
-          const behind = [...view.waiting, ...view.riders].sort((a, b) => a.deadline - b.deadline);
-          const state = { now, workDebtMs, deadline: Infinity, budgetMs: deadline.budgetMs, floorMs: ladder[0]!.ms, widestMs: ladder[ladder.length - 1]!.ms, ladder, waiting: behind, freeAt: view.freeAt };
+          const state = { now, workDebtMs, deadline: Infinity, budgetMs: deadline.budgetMs, floorMs: ladder[0]!.ms, widestMs: ladder[ladder.length - 1]!.ms, ladder, waiting: view.waiting, freeAt: view.freeAt };
           limit = finishLimit(this.config.widthPolicy, state, this.config.planReserve);
         }
         // the widths load allows (their predicted times less the floor's are what the limit compares:

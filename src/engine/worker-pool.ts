@@ -38,10 +38,9 @@ const LOOKAHEAD = 256;
 
 /** What the pool shows a job when a worker frees for it. */
 export interface QueueView {
-  /** The jobs waiting behind it that cannot join its batch, in deadline order (at most LOOKAHEAD). */
+  /** The on-time jobs waiting behind it, in deadline order (at most LOOKAHEAD), its candidate
+   * companions included: those its batch does not take wait too. */
   waiting: readonly Waiting[];
-  /** The on-time jobs it is offered as companions, in deadline order: those its batch does not take wait too. */
-  riders: readonly Waiting[];
   /** When each other worker is predicted to be free (performance.now() clock; now if idle). */
   freeAt: readonly number[];
   /** The head itself is late (see isLate), as the queue judged it for this dispatch. */
@@ -457,7 +456,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       let dispatch: Dispatch;
       try {
         const companions = candidates.map((c) => ({ deadline: c.job.deadline, images: c.job.images, late: late.has(c) }));
-        dispatch = head.job.dispatch(now, { ...this.view(now, slot, head, candidates, yielding), headLate: late.has(head) }, companions);
+        dispatch = head.job.dispatch(now, { ...this.view(now, slot, head, yielding), headLate: late.has(head) }, companions);
       } catch (error) {
         clearTimeout(head.timer);
         head.reject(error as Error);
@@ -586,19 +585,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return found;
   }
 
-  /** The on-time queue without the head and its candidate companions (they leave with it, or wait
-   * for the next worker); jobs that yield do not bound the head's width. */
-  private view(now: number, free: Slot, head: Pending, candidates: readonly Pending[], yielding: ReadonlySet<Pending>): Omit<QueueView, 'headLate'> {
+  /** The on-time queue without the head; jobs that yield do not bound the head's width. */
+  private view(now: number, free: Slot, head: Pending, yielding: ReadonlySet<Pending>): Omit<QueueView, 'headLate'> {
     const waiting: Waiting[] = [];
-    const riders: Waiting[] = [];
-    const riding = new Set([head, ...candidates]);
     for (let i = 0; i < Math.min(this.queue.length, LOOKAHEAD); i += 1) {
       const pending = this.queue[i]!;
       if (pending === head || yielding.has(pending)) continue;
       const { job } = pending;
-      (riding.has(pending) ? riders : waiting).push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
+      waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
-    return { waiting, riders, freeAt: this.slots.filter((s) => s !== free && s.ready).map((s) => freeAt(s, now, 'expected')) };
+    return { waiting, freeAt: this.slots.filter((s) => s !== free && s.ready).map((s) => freeAt(s, now, 'expected')) };
   }
 
   private emitLoad(): void {
