@@ -321,15 +321,16 @@ export class InferenceService {
         // owed; its own deadline is the worker's bet). Load does not limit its batch: in deadline order
         // the requests behind wait for its companions anyway, and one batch serves them sooner than
         // one by one; the members' deadlines do (planBatch).
+        const costs = allowed.map((width) => cost(width, images));
         let limit = Infinity;
         if (deadline.forcedWidth === undefined) {
-          const ladder = widths.map((width) => ({ ms: cost(width, images), accuracy: accuracyOf.get(width) ?? 0 }));
+          const ladder = widths.map((width, i) => ({ ms: costs[i]!, accuracy: accuracyOf.get(width) ?? 0 }));
           const state = { now, workDebtMs, deadline: Infinity, budgetMs: deadline.budgetMs, floorMs: ladder[0]!.ms, widestMs: ladder[ladder.length - 1]!.ms, ladder, waiting: view.waiting, freeAt: view.freeAt };
           limit = finishLimit(this.config.widthPolicy, state, this.config.planReserve);
         }
         // the widths load allows (their predicted times less the floor's are what the limit compares:
         // a hiccup adds to every width alike)
-        const affordable = allowed.filter((width) => cost(width, images) <= limit);
+        const affordable = allowed.filter((_, i) => costs[i]! <= limit);
         const head = { deadline: due, images };
         // images in a batch of the head and the first members - 1 companions
         const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
