@@ -8,6 +8,7 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { Preprocess } from '../bundle/manifest.js';
 import { ServiceError } from '../errors.js';
+import { decodeExactPng } from './exact-png.js';
 
 /** Formats we accept; anything else (SVG, PDF, ...) is refused before decoding. AVIF is the HEIF
  * container with AV1 inside, which sharp reports as format 'heif', compression 'av1' (HEIC, with
@@ -57,6 +58,8 @@ function mapSharpError(error: Error): ServiceError {
 /** Decode, orient, resize and normalise one image for a model. */
 export async function preprocessImage(bytes: Uint8Array, pre: Preprocess, size: { channels: number; height: number; width: number }, limits: ImageLimits): Promise<ModelInput> {
   if (bytes.length === 0) throw new ServiceError('empty_body', 'the image is empty (0 bytes)');
+  const exact = size.width * size.height <= limits.maxInputPixels ? decodeExactPng(bytes, size) : undefined;
+  if (exact) return modelInput(exact, size, pre, { ...planResize(size.width, size.height, size.width, size.height, pre.resize), originalWidth: size.width, originalHeight: size.height });
   const options = { failOn: 'warning' as const, limitInputPixels: limits.maxInputPixels, autoOrient: true };
   let metadata: Metadata;
   try {
@@ -96,12 +99,11 @@ export async function preprocessImage(bytes: Uint8Array, pre: Preprocess, size: 
   // contain: the letterbox bars are laid here rather than by sharp's extend, which costs as much
   // as a third of a photo's decoding
   const pixels = pre.resize === 'contain' ? letterbox(raw.data, info.width, info.height, size, Math.round(geometry.offsetX), Math.round(geometry.offsetY), pre) : raw.data;
-  return {
-    data: normalizePixels(pixels, 'hwc', size.channels, size.height, size.width, pre),
-    pixels,
-    dims: [1, size.channels, size.height, size.width],
-    geometry: { ...geometry, originalWidth, originalHeight },
-  };
+  return modelInput(pixels, size, pre, { ...geometry, originalWidth, originalHeight });
+}
+
+function modelInput(pixels: Uint8Array, size: { channels: number; height: number; width: number }, pre: Preprocess, geometry: Geometry): ModelInput {
+  return { data: normalizePixels(pixels, 'hwc', size.channels, size.height, size.width, pre), pixels, dims: [1, size.channels, size.height, size.width], geometry };
 }
 
 /** An HWC image placed at (left, top) on a canvas of the model's size filled with the background. */
