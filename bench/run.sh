@@ -50,6 +50,9 @@ PREVIOUS=bench/tmp/previous/dist/server.js
 echo "== width speed-ups"
 node dist-bench/width-speedups.js | tee bench/results/width-speedups.txt
 
+echo "== what decoding an image costs: the PNG fast path and sharp"
+node dist-bench/decode-cost.js | tee bench/results/decode-cost.txt
+
 echo "== serving efficiency: the raw pipeline vs the server, per width"
 node dist-bench/serving-efficiency.js --previous "$PREVIOUS" | tee bench/results/serving-efficiency.txt
 
