@@ -3,6 +3,7 @@ import request from 'supertest';
 import { allowance, bestBet, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { WorkDebt } from '../dist/policy/work-debt.js';
+import { DelayPrice } from '../dist/policy/delay-price.js';
 import { fixtures, startApp } from './helpers.js';
 
 const WIDTHS = [0.25, 0.5, 0.75, 1];
@@ -28,6 +29,37 @@ t.test('bestBet binds the width with the most accuracy expected within the limit
   const hiccups = [...Array.from({ length: 95 }, () => 0), ...Array.from({ length: 5 }, () => 10)];
   t.equal(bestBet([0.5, 1], [3, 12], [0.85, 0.9], hiccups, 0, 14), 1, 'as likely as the recent runs: 0.9 x 0.95 beats 0.85');
   t.equal(bestBet([0.5, 1], [3, 12], [0.85, 0.9], hiccups, 0, 14, 6), 0.5, 'twice as exposed: 0.9 x 0.9 does not');
+  // each ms charged at the accuracy its wait costs the requests behind: 0.75 adds 0.01 for 3 ms
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 0.001), 1, 'cheap time: the widest');
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 0.004), 0.5, 'dearer: 0.75 adds 0.01 for 0.012');
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 0.03), 0.25, 'dearer still: 0.5 adds 0.05 for 0.06');
+});
+
+t.test('DelayPrice: the accuracy a ms costs the requests behind, from utilization and margins', async (t) => {
+  const price = new DelayPrice(0, 100, 1000, 200, 2);
+  t.equal(price.price(0, 0.8), 0, 'no answers yet: free');
+  // 90 answers well inside their budgets, 10 within 2 ms of the deadline: 5% of them per ms
+  const answer = (at: number, margins: (i: number) => number, n = 100): void => {
+    for (let i = 0; i < n; i += 1) price.answered(at, margins(i));
+  };
+  answer(0, (i) => (i < 90 ? 10 : 1));
+  t.equal(price.price(0, 0.8), 0, 'idle workers: no one waits');
+  // half the workers busy for a long while: utilization 0.5, one later request delayed per ms
+  price.load(0, 0.5);
+  answer(900, (i) => (i < 90 ? 10 : 1));
+  const half = price.price(1000, 0.8);
+  t.ok(Math.abs(half - 0.8 * 1 * 0.05) < 1e-3, `rho 0.5: 0.8 x 1 x 0.05 (${half})`);
+  price.load(1000, 0.9);
+  t.ok(price.price(1050, 0.8) > half && price.price(1050, 0.8) < 0.8 * 9 * 0.05, 'utilization rises over about 200 ms');
+  answer(2900, (i) => (i < 90 ? 10 : 1));
+  t.ok(Math.abs(price.price(3000, 0.8) - 0.8 * 9 * 0.05) < 1e-3, 'rho 0.9: nine delayed per ms');
+  price.load(3000, 1);
+  answer(4900, (i) => (i < 90 ? 10 : 1));
+  t.ok(Math.abs(price.price(5000, 0.8) - 0.8 * 20 * 0.05) < 1e-6, 'saturated: capped at 20 delayed');
+  t.equal(price.price(6000, 0.8), 0, 'answers over a second old are forgotten');
+  // late answers and comfortable ones are not on the edge
+  answer(6000, (i) => (i % 2 === 0 ? -5 : 15));
+  t.equal(price.price(6000, 0.8), 0, 'no margin near zero: a ms turns no one late');
 });
 
 const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });
@@ -239,8 +271,10 @@ t.test('under load a tight budget narrows the width; a generous one keeps full w
     t.ok(responses.every((r) => r.status === 200));
     return responses.map((r) => r.body.width as number);
   };
-  const tight = await burst('2');
+  // generous first: the price of a ms comes from the last second's answers, and after a tight
+  // burst it stays dear for that second (src/policy/delay-price.ts)
   const generous = await burst('100000');
+  const tight = await burst('2');
   t.ok(generous.every((w) => w === 1), 'generous budget: all full width');
   t.ok(tight.some((w) => w < 1), `tight budget under load: widths ${[...new Set(tight)].join(', ')}`);
   t.ok(tight.reduce((a, b) => a + b, 0) < generous.reduce((a, b) => a + b, 0));

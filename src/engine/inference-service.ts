@@ -9,6 +9,7 @@ import type { SlimmableModel } from '../bundle/load-bundles.js';
 import { defaultOptions, type PipelineOptions } from '../bundle/pipeline.js';
 import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
+import { DelayPrice } from '../policy/delay-price.js';
 import { finishLimit } from '../policy/width-policy.js';
 import { WorkDebt } from '../policy/work-debt.js';
 import { planBatch, planLateBatch } from '../policy/batch-plan.js';
@@ -91,6 +92,7 @@ export class InferenceService {
   readonly goldenChecks = new Map<string, GoldenCheck[]>();
   private pool?: WorkerPool;
   private readonly workDebt: WorkDebt;
+  private readonly delayPrice: DelayPrice;
   /** Each model's sample image (PNG), made from its bundle's golden input: what start-up runs. */
   private readonly samples = new Map<string, Uint8Array>();
   /** Serving the start-up's warm-up requests: not ready yet. */
@@ -105,6 +107,7 @@ export class InferenceService {
   ) {
     this.models = new Map(models.map((m) => [m.name, m]));
     this.workDebt = new WorkDebt(config.targetUtilization);
+    this.delayPrice = new DelayPrice();
   }
 
   /** Sessions built, warm and verified, warm-up done, and at least one worker running. */
@@ -151,7 +154,10 @@ export class InferenceService {
         },
       },
       {
-        load: (queued, busy) => this.observer.onLoad(queued, busy),
+        load: (queued, busy) => {
+          this.delayPrice.load(performance.now(), busy / this.config.inferenceWorkers);
+          this.observer.onLoad(queued, busy);
+        },
         warning: (message) => this.observer.onWarning(message),
         ...(this.observer.onBatch && { batch: (record: BatchRecord) => this.observer.onBatch?.(record) }),
       },
@@ -265,6 +271,7 @@ export class InferenceService {
       const result = await this.pool.run(job);
       // what the job really took, instead of what it was expected to
       this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
+      if (Number.isFinite(job.deadline)) this.delayPrice.answered(result.finishedAt, job.deadline - result.finishedAt);
       return result;
     } catch (error) {
       if (error instanceof QueueFullError) throw new ServiceError('overloaded', `${error.message}; retry shortly`, 1);
@@ -347,6 +354,7 @@ export class InferenceService {
                 accuracy: choices.map((width) => accuracyOf.get(width) ?? 0),
                 excessMs: this.latency.excess?.(model.name) ?? [],
                 recentMeanMs: this.latency.recentMeanMs?.(model.name) ?? 0,
+                pricePerMs: this.delayPrice.price(now, accuracyOf.get(choices[0]!) ?? 0) / batch,
               };
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch

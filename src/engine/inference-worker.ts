@@ -29,7 +29,7 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
 }
 
 function bindWidth(rule: WidthRule, receivedAt: number): number {
-  return rule.kind === 'fixed' ? rule.width : bestBet(rule.widths, rule.meanMs, rule.accuracy, rule.excessMs, performance.now() - receivedAt, rule.ms, rule.recentMeanMs);
+  return rule.kind === 'fixed' ? rule.width : bestBet(rule.widths, rule.meanMs, rule.accuracy, rule.excessMs, performance.now() - receivedAt, rule.ms, rule.recentMeanMs, rule.pricePerMs);
 }
 
 async function runJob(sessions: ModelSessions, job: JobMessage, bind: () => number): Promise<JobOutcome> {

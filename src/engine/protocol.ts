@@ -27,11 +27,12 @@ export interface WorkerInit {
  * 'best-bet': of `widths` (ascending), the one with the most accuracy expected within `ms` of the
  * job's arrival at the worker: its `accuracy` times the share of the recent excesses over the mean
  * (`excessMs`, sorted) with which its mean remaining time (`meanMs`) still finishes in time (see
- * `bestBet`), bound once the images are decoded and the decode time is a measurement, not a guess.
+ * `bestBet`), less its time at `pricePerMs` (what it costs the requests behind, per request of the
+ * batch), bound once the images are decoded and the decode time is a measurement, not a guess.
  */
 export type WidthRule =
   | { kind: 'fixed'; width: number }
-  | { kind: 'best-bet'; ms: number; widths: number[]; meanMs: number[]; accuracy: number[]; excessMs: readonly number[]; recentMeanMs: number };
+  | { kind: 'best-bet'; ms: number; widths: number[]; meanMs: number[]; accuracy: number[]; excessMs: readonly number[]; recentMeanMs: number; pricePerMs: number };
 
 /** A pipeline's input: encoded images (decoded and preprocessed by the pipeline), or a tensor a
  * client preprocessed itself (N x C x H x W, the model's input). */

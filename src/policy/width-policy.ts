@@ -44,10 +44,12 @@ export interface Waiting {
  * each took). Binding the widest width whose high quantile fits wastes the trade-off when the
  * machine is noisy: a hiccup of 10 ms hits every width alike, so when the quantile
  * said 0.5 would not fit, 0.25 missed nearly as often, and at the same load a server forced to 0.5
- * delivered more accuracy within budget than one choosing. Ties go to the narrower width (the
- * cheaper for the requests behind); with no recent runs the means decide alone.
+ * delivered more accuracy within budget than one choosing. Each width's time is charged at
+ * `pricePerMs`, the accuracy its wait costs the requests behind, per request of the batch. Ties go
+ * to the narrower width (the cheaper for the requests behind); with no recent runs the means decide
+ * alone.
  */
-export function bestBet(widths: readonly number[], meanMs: readonly number[], accuracy: readonly number[], excessMs: readonly number[], elapsedMs: number, limitMs: number, recentMeanMs = 0): number {
+export function bestBet(widths: readonly number[], meanMs: readonly number[], accuracy: readonly number[], excessMs: readonly number[], elapsedMs: number, limitMs: number, recentMeanMs = 0, pricePerMs = 0): number {
   let best = 0;
   let bestValue = -1;
   for (let i = 0; i < widths.length; i += 1) {
@@ -56,7 +58,8 @@ export function bestBet(widths: readonly number[], meanMs: readonly number[], ac
     // by this width's time over theirs
     const exposure = recentMeanMs > 0 ? meanMs[i]! / recentMeanMs : 1;
     const chance = excessMs.length > 0 ? Math.max(0, 1 - exposure * (1 - countAtMost(excessMs, slack) / excessMs.length)) : slack >= 0 ? 1 : 0;
-    const value = accuracy[i]! * chance;
+    // less what its time costs the requests that will wait for it (src/policy/delay-price.ts)
+    const value = accuracy[i]! * chance - pricePerMs * meanMs[i]!;
     if (value > bestValue) [best, bestValue] = [i, value];
   }
   return widths[best]!;
