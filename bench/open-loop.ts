@@ -21,6 +21,8 @@ export interface Outcome {
   /** The server's time from the request's dispatch to a worker until its answer was ready (its
    * answer's timings: total minus queue). */
   serviceMs: number | null;
+  /** The server's time from the request's arrival to its dispatch (its answer's `timings.queueMs`). */
+  queueMs: number | null;
 }
 
 export interface Target {
@@ -105,18 +107,20 @@ function send(target: Target, agent: http.Agent, sentAt: number): Promise<Outcom
           let expectedAccuracy: number | null = null;
           let serverMet: boolean | null = null;
           let serviceMs: number | null = null;
+          let queueMs: number | null = null;
           if (res.statusCode === 200) {
             const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number; budget?: { met?: boolean }; timings?: { queueMs: number; totalMs: number } };
             width = body.width;
             expectedAccuracy = body.expectedAccuracy;
             serverMet = body.budget?.met ?? null;
             serviceMs = body.timings ? body.timings.totalMs - body.timings.queueMs : null;
+            queueMs = body.timings?.queueMs ?? null;
           }
-          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet, serviceMs });
+          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet, serviceMs, queueMs });
         });
       },
     );
-    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null, serviceMs: null }));
+    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null, serviceMs: null, queueMs: null }));
     req.end(target.body);
   });
 }

@@ -13,6 +13,8 @@ export interface Config {
   cudaDeviceId: number;
   inferenceWorkers: number;
   intraOpThreads: number;
+  /** The inference workers' nice value (0-19; Linux): the event loop runs before them. */
+  workerNice: number;
   defaultBudgetMs: number;
   widthPolicy: PolicyName;
   /** deadline-plan: the share of each waiting request's budget kept as slack. */
@@ -119,10 +121,11 @@ export function loadConfig(env: Env = process.env): Config {
     // Default: as many single-threaded workers as cores, so the sum of intra-op threads fits the cores.
     inferenceWorkers: number(env, 'INFERENCE_WORKERS', Math.max(1, Math.floor(cores / intraOpThreads)), positiveInt, 'a positive integer'),
     intraOpThreads,
+    workerNice: number(env, 'WORKER_NICE', 10, (v) => Number.isInteger(v) && v >= 0 && v <= 19, 'an integer from 0 to 19'),
     defaultBudgetMs: number(env, 'DEFAULT_LATENCY_BUDGET_MS', 25, (v) => v > 0, 'a positive number of milliseconds'),
     widthPolicy: policy,
     planReserve: number(env, 'PLAN_RESERVE', 0.25, (v) => v >= 0 && v < 1, 'in [0, 1)'),
-    targetUtilization: number(env, 'TARGET_UTILIZATION', 0.85, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    targetUtilization: number(env, 'TARGET_UTILIZATION', 0.95, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.99, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
     jobTimeoutMs: number(env, 'JOB_TIMEOUT_MS', 5000, positiveInt, 'a positive number of milliseconds'),

@@ -48,11 +48,13 @@ t.test('configuration errors name the variable', async (t) => {
   t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
   t.throws(() => loadConfig({ WARMUP_REQUESTS: '-1' }), /WARMUP_REQUESTS=-1: must be a number of requests/);
   t.throws(() => loadConfig({ WIDTH_POLICY: 'fastest' }), /WIDTH_POLICY=fastest: use one of deadline-plan, queue-aware, greedy/);
+  t.throws(() => loadConfig({ WORKER_NICE: '20' }), /WORKER_NICE=20: must be an integer from 0 to 19/);
   t.equal(loadConfig({}).widthPolicy, 'deadline-plan');
   const config = loadConfig({});
   t.equal(config.port, 8080);
   t.same(config.executionProviders, ['cuda', 'cpu']);
   t.ok(config.inferenceWorkers * config.intraOpThreads >= 1);
+  t.equal(config.workerNice, 10);
 });
 
 t.test('a detector whose namer is missing or does not fit refuses to load, naming why', async (t) => {

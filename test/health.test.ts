@@ -1,5 +1,6 @@
 import t from 'tap';
 import request from 'supertest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadBundles } from '../dist/bundle/load-bundles.js';
 import { buildApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
@@ -17,7 +18,19 @@ t.test('/readyz is 503 until the sessions are built, then 200', async (t) => {
   const early = await request(app.server).post('/classify').set('Content-Type', 'image/png').send(fixtures()[0]!.bytes);
   t.equal(early.status, 503);
   t.equal(early.headers['retry-after'], '1');
+  const niceOf = (tid: string): number => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19, nice
+  };
+  // a thread may end between the listing and the reading
+  const niceValues = (): number[] => readdirSync('/proc/self/task').flatMap((tid) => { try { return [niceOf(tid)]; } catch { return []; } });
+  const own = niceOf(String(process.pid));
+  const expected = Math.max(own, config.workerNice);
+  const atExpected = niceValues().filter((nice) => nice === expected).length;
   await app.inference.start();
+  // Linux keeps nice values per thread: the worker (and any thread it started) runs below the event loop
+  t.ok(niceValues().filter((nice) => nice === expected).length > atExpected, `a thread at nice ${expected}: the worker`);
+  t.equal(niceOf(String(process.pid)), own, 'the main thread keeps its priority');
   const after = await request(app.server).get('/readyz');
   t.equal(after.status, 200);
   t.equal(after.body.executionProvider, 'cpu');

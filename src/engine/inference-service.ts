@@ -149,6 +149,7 @@ export class InferenceService {
           providers: this.config.executionProviders,
           cudaDeviceId: this.config.cudaDeviceId,
           intraOpThreads: this.config.intraOpThreads,
+          workerNice: this.config.workerNice,
           maxInputPixels: this.config.maxInputPixels,
           warmUp: { batchSizes: this.batchSizes(), images },
         },

@@ -4,6 +4,8 @@
  * the JavaScript post-processing block the thread they run on, which is why they run here and not
  * on the main thread.
  */
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { defaultOptions, type Pipeline } from '../bundle/pipeline.js';
@@ -23,6 +25,27 @@ const pipelines = new Map<string, Pipeline>(init.pipelines.map((p) => [p.model, 
 // results of one-off images are not worth caching.
 sharp.concurrency(init.intraOpThreads);
 sharp.cache(false);
+lowerPriority(init.workerNice);
+
+/**
+ * The event loop's work (reading requests, dispatching, replying) comes in short slices that every
+ * answer waits for; a worker's runs are long. With as many workers as cores, the main thread waits
+ * for a time slice behind them, and on this machine most answers that missed a 20 ms budget had
+ * finished inference in time and waited on the main thread (docs/engine.md, "Thread budget"). A
+ * higher nice value for this thread (and the libvips and ONNX Runtime threads it starts, which
+ * inherit it) lets the main thread run first. Linux keeps nice values per thread; elsewhere, or
+ * where not permitted, the worker keeps the process's priority.
+ */
+function lowerPriority(nice: number): void {
+  if (nice === 0) return;
+  try {
+    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    // only ever lower the priority: a process started nicer than `nice` stays as nice
+    if (Number.isInteger(threadId) && getPriority(threadId) < nice) setPriority(threadId, nice);
+  } catch {
+    // not Linux, or not allowed: the process's own priority
+  }
+}
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);

@@ -15,6 +15,8 @@ export interface WorkerInit {
   cudaDeviceId: number;
   /** ONNX Runtime intra-op threads, and libvips threads per image, of each worker. */
   intraOpThreads: number;
+  /** The worker thread's nice value (Linux; 0: the process's). */
+  workerNice: number;
   maxInputPixels: number;
   /** Run before the worker says it is ready: every pipeline, at every width and each of
    * `batchSizes`, on its model's sample image (encoded), so the first requests on every worker do

@@ -1,0 +1,64 @@
+/**
+ * Who misses the budget at an adaptive server: the detector's open loop against one server, its
+ * answers grouped by the width they were served at, with how many missed on the client's clock and
+ * their mean time queued and in service (the answer's timings). A width whose answers queued long
+ * is one that others delayed.
+ *
+ *   node dist-bench/misses-by-width.js [--rate 184] [--rounds 3] [--seconds 8] [--budget 20] [--bursty]
+ *     [--env '{"TARGET_UTILIZATION":"0.85"}'] [--script path/to/server.js] [--out FILE]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fire, schedule } from './open-loop.js';
+import { startServer } from './server-process.js';
+import { fixture } from './test-images.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const { values: args } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '184' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '8' },
+    budget: { type: 'string', default: '20' },
+    bursty: { type: 'boolean', default: false },
+    env: { type: 'string', default: '{}' },
+    script: { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results', 'misses-by-width.json') },
+  },
+});
+const [rate, rounds, seconds, budgetMs] = [Number(args.rate), Number(args.rounds), Number(args.seconds), Number(args.budget)];
+const env = JSON.parse(args.env) as Record<string, string>;
+const server = await startServer(env, args.script);
+const target = { port: server.port, path: '/detect?model=fashion-detector', body: fixture('scene-test-00000.png'), headers: { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs) } };
+
+interface Tally { answers: number; missed: number; queueMs: number; serviceMs: number }
+const byWidth = new Map<number, Tally>();
+let sent = 0;
+try {
+  for (let round = 0; round < rounds; round += 1) {
+    const shots = schedule(rate, seconds, args.bursty ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined);
+    for (const outcome of await fire(target, shots)) {
+      sent += 1;
+      if (outcome.width === null || outcome.serviceMs === null || outcome.queueMs === null) continue;
+      const tally = byWidth.get(outcome.width) ?? { answers: 0, missed: 0, queueMs: 0, serviceMs: 0 };
+      tally.answers += 1;
+      tally.missed += outcome.latencyMs > budgetMs ? 1 : 0;
+      tally.queueMs += outcome.queueMs;
+      tally.serviceMs += outcome.serviceMs;
+      byWidth.set(outcome.width, tally);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // let the queue drain
+  }
+} finally {
+  await server.stop();
+}
+
+const rows = [...byWidth].sort(([a], [b]) => a - b).map(([width, t]) => ({ width, answers: t.answers, missed: t.missed, meanQueueMs: t.queueMs / t.answers, meanServiceMs: t.serviceMs / t.answers }));
+const missed = rows.reduce((a, r) => a + r.missed, 0);
+console.log(`${rate} req/s${args.bursty ? ' bursty' : ''}, ${rounds} x ${seconds} s, ${JSON.stringify(env)}: ${sent} sent, ${(100 * (1 - missed / sent)).toFixed(1)}% answered within ${budgetMs} ms`);
+for (const r of rows) {
+  console.log(`  width ${String(r.width).padEnd(4)} ${String(r.answers).padStart(5)} answers, ${String(r.missed).padStart(4)} missed (${((100 * r.missed) / r.answers).toFixed(1)}%), queued ${r.meanQueueMs.toFixed(1)} ms, in service ${r.meanServiceMs.toFixed(1)} ms on average`);
+}
+mkdirSync(dirname(args.out), { recursive: true });
+writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, sent, rows }, null, 2) + '\n');
