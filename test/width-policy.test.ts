@@ -33,32 +33,34 @@ t.test('bestBet binds the width with the most accuracy expected within the limit
   t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 0.001), 1, 'cheap time: the widest');
   t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 0.004), 0.5, 'dearer: 0.75 adds 0.01 for 0.012');
   t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 0.03), 0.25, 'dearer still: 0.5 adds 0.05 for 0.06');
+  t.equal(bestBet(WIDTHS, means, accuracy, [], 0, 20, 0, 10), 0.25, 'prohibitive (every value far below zero): the narrowest');
 });
 
-t.test('DelayPrice: the accuracy a ms costs the requests behind, from utilization and margins', async (t) => {
+t.test('DelayPrice: the accuracy a ms costs the requests behind, from saturation and margins', async (t) => {
   const price = new DelayPrice(0, 100, 1000, 200, 2);
   t.equal(price.price(0, 0.8), 0, 'no answers yet: free');
   // 90 answers well inside their budgets, 10 within 2 ms of the deadline: 5% of them per ms
-  const answer = (at: number, margins: (i: number) => number, n = 100): void => {
-    for (let i = 0; i < n; i += 1) price.answered(at, margins(i));
+  const answer = (at: number, n = 100): void => {
+    for (let i = 0; i < n; i += 1) price.answered(at, i < 90 ? 10 : 1);
   };
-  answer(0, (i) => (i < 90 ? 10 : 1));
+  answer(0);
   t.equal(price.price(0, 0.8), 0, 'idle workers: no one waits');
-  // half the workers busy for a long while: utilization 0.5, one later request delayed per ms
-  price.load(0, 0.5);
-  answer(900, (i) => (i < 90 ? 10 : 1));
-  const half = price.price(1000, 0.8);
-  t.ok(Math.abs(half - 0.8 * 1 * 0.05) < 1e-3, `rho 0.5: 0.8 x 1 x 0.05 (${half})`);
-  price.load(1000, 0.9);
-  t.ok(price.price(1050, 0.8) > half && price.price(1050, 0.8) < 0.8 * 9 * 0.05, 'utilization rises over about 200 ms');
-  answer(2900, (i) => (i < 90 ? 10 : 1));
-  t.ok(Math.abs(price.price(3000, 0.8) - 0.8 * 9 * 0.05) < 1e-3, 'rho 0.9: nine delayed per ms');
-  price.load(3000, 1);
-  answer(4900, (i) => (i < 90 ? 10 : 1));
-  t.ok(Math.abs(price.price(5000, 0.8) - 0.8 * 20 * 0.05) < 1e-6, 'saturated: capped at 20 delayed');
+  // one of two workers busy all the time (one client, one request after another): no one waits
+  price.load(0, 1, 2);
+  answer(900);
+  t.equal(price.price(1000, 0.8), 0, 'a free worker always: nothing delayed');
+  // every worker busy half the time: s = 0.5, one later request delayed per ms
+  for (let at = 1000; at < 3000; at += 10) price.load(at, at % 20 === 0 ? 2 : 1, 2);
+  answer(2900);
+  const half = price.price(3000, 0.8);
+  t.ok(Math.abs(half - 0.8 * 1 * 0.05) < 0.003, `saturated half the time: 0.8 x 1 x 0.05 (${half})`);
+  price.load(3000, 2, 2);
+  t.ok(price.price(3050, 0.8) > half && price.price(3050, 0.8) < 0.8 * 9 * 0.05, 'saturation rises over about 200 ms');
+  answer(4900);
+  t.ok(Math.abs(price.price(5000, 0.8) - 0.8 * 20 * 0.05) < 1e-6, 'saturated for long: capped at 20 delayed');
   t.equal(price.price(6000, 0.8), 0, 'answers over a second old are forgotten');
   // late answers and comfortable ones are not on the edge
-  answer(6000, (i) => (i % 2 === 0 ? -5 : 15));
+  for (let i = 0; i < 100; i += 1) price.answered(6000, i % 2 === 0 ? -5 : 15);
   t.equal(price.price(6000, 0.8), 0, 'no margin near zero: a ms turns no one late');
 });
 

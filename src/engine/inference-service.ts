@@ -156,7 +156,8 @@ export class InferenceService {
       },
       {
         load: (queued, busy) => {
-          this.delayPrice.load(performance.now(), busy / this.config.inferenceWorkers);
+          // start-up's own requests are not traffic: they would price a ms for the first real ones
+          if (this.ready) this.delayPrice.load(performance.now(), busy, this.config.inferenceWorkers);
           this.observer.onLoad(queued, busy);
         },
         warning: (message) => this.observer.onWarning(message),
@@ -272,7 +273,7 @@ export class InferenceService {
       const result = await this.pool.run(job);
       // what the job really took, instead of what it was expected to
       this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
-      if (Number.isFinite(job.deadline)) this.delayPrice.answered(result.finishedAt, job.deadline - result.finishedAt);
+      if (this.ready && Number.isFinite(job.deadline)) this.delayPrice.answered(result.finishedAt, job.deadline - result.finishedAt);
       return result;
     } catch (error) {
       if (error instanceof QueueFullError) throw new ServiceError('overloaded', `${error.message}; retry shortly`, 1);

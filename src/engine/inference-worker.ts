@@ -30,8 +30,9 @@ lowerPriority(init.workerNice);
 /**
  * The event loop's work (reading requests, dispatching, replying) comes in short slices that every
  * answer waits for; a worker's runs are long. With as many workers as cores, the main thread waits
- * for a time slice behind them, and on this machine most answers that missed a 20 ms budget had
- * finished inference in time and waited on the main thread (docs/engine.md, "Thread budget"). A
+ * for a time slice behind them: on this machine, at 2x load, 48 of the 105 answers that missed a
+ * 20 ms budget had been ready in time and waited on the main thread (docs/engine.md, "Thread
+ * budget"). A
  * higher nice value for this thread (and the libvips and ONNX Runtime threads it starts, which
  * inherit it) lets the main thread run first. Linux keeps nice values per thread; elsewhere, or
  * where not permitted, the worker keeps the process's priority.

@@ -8,9 +8,12 @@
  * requests that had queued behind others (docs/benchmarks.md, section 7).
  *
  * The price is the product of three measurements:
- * - how many later requests a millisecond more delays: the rest of a busy period, rho / (1 - rho)
- *   at the workers' recent utilization rho (the M/M/1 busy-period count; capped, since near
- *   saturation the estimate is meaningless and every width but the narrowest is priced out anyway);
+ * - how many later requests a millisecond more delays: only a request that finds every worker busy
+ *   waits at all, so the rest of a busy period of the whole pool, s / (1 - s), with s the recent
+ *   share of time every worker was busy (the M/M/1 busy-period count; capped, since near saturation
+ *   the estimate is meaningless and every width but the narrowest is priced out anyway). The mean
+ *   utilization would charge one client's requests one after another, which never wait, as if
+ *   each delayed the next;
  * - how many of them a millisecond turns late: the share of recent answers that finished within
  *   `edgeMs` of their deadline, per millisecond (the density of the margins at zero);
  * - what each of those loses: the accuracy of the narrowest width (the least a request gets).
@@ -20,9 +23,9 @@ export class DelayPrice {
   private readonly answeredAt: Float64Array;
   private count = 0;
   private next = 0;
-  private busyShare = 0;
+  private saturated = 0;
   private lastAt: number;
-  private lastBusy = 0;
+  private lastSaturated = 0;
 
   constructor(
     now = performance.now(),
@@ -30,7 +33,7 @@ export class DelayPrice {
      * last second predicts the next requests' margins, not the traffic before it */
     private readonly window = 256,
     private readonly memoryMs = 1000,
-    /** ms time constant of the utilization's average (as short as the bursts it must notice) */
+    /** ms time constant of the saturated share's average (as short as the bursts it must notice) */
     private readonly smoothingMs = 200,
     /** ms: a margin below this counts as on the edge */
     private readonly edgeMs = 2,
@@ -49,19 +52,19 @@ export class DelayPrice {
     this.count = Math.min(this.count + 1, this.window);
   }
 
-  /** The share of the workers busy from now on (0 to 1). */
-  load(now: number, busyShare: number): void {
-    this.utilization(now);
-    this.lastBusy = busyShare;
+  /** How many workers are busy from now on, of how many. */
+  load(now: number, busy: number, workers: number): void {
+    this.saturation(now);
+    this.lastSaturated = busy >= workers ? 1 : 0;
   }
 
-  /** The workers' utilization averaged over about the last `smoothingMs`. */
-  utilization(now: number): number {
+  /** The share of the last `smoothingMs` or so during which every worker was busy. */
+  saturation(now: number): number {
     const elapsed = Math.max(0, now - this.lastAt);
     const weight = 1 - Math.exp(-elapsed / this.smoothingMs);
-    this.busyShare += weight * (this.lastBusy - this.busyShare);
+    this.saturated += weight * (this.lastSaturated - this.saturated);
     this.lastAt = now;
-    return this.busyShare;
+    return this.saturated;
   }
 
   /** Expected accuracy lost by the requests behind per ms of run time, with `floorAccuracy` what each keeps. */
@@ -74,8 +77,8 @@ export class DelayPrice {
       if (this.margins[i]! >= 0 && this.margins[i]! < this.edgeMs) onEdge += 1;
     }
     if (recent === 0) return 0;
-    const rho = Math.min(this.utilization(now), 0.999);
-    const delayed = Math.min(this.maxDelayed, rho / (1 - rho));
+    const share = Math.min(this.saturation(now), 0.999);
+    const delayed = Math.min(this.maxDelayed, share / (1 - share));
     return floorAccuracy * delayed * (onEdge / recent / this.edgeMs);
   }
 }

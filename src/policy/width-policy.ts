@@ -51,7 +51,7 @@ export interface Waiting {
  */
 export function bestBet(widths: readonly number[], meanMs: readonly number[], accuracy: readonly number[], excessMs: readonly number[], elapsedMs: number, limitMs: number, recentMeanMs = 0, pricePerMs = 0): number {
   let best = 0;
-  let bestValue = -1;
+  let bestValue = -Infinity;
   for (let i = 0; i < widths.length; i += 1) {
     const slack = limitMs - elapsedMs - meanMs[i]!;
     // a hiccup strikes a run in proportion to its length: the recent runs' share too late, scaled
