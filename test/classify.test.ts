@@ -1,7 +1,7 @@
 import t from 'tap';
 import request from 'supertest';
 import sharp from 'sharp';
-import { fixtures, startApp } from './helpers.js';
+import { fixtures, quiet, startApp } from './helpers.js';
 
 const app = await startApp();
 t.teardown(() => app.close());
@@ -45,6 +45,7 @@ t.test('JPEG and WebP of another size are accepted and letterboxed', async (t) =
 });
 
 t.test('a generous budget serves full width when idle', async (t) => {
+  await quiet();
   const res = await request(app.server).post('/classify').set('X-Latency-Budget', '5000').attach('image', images[1]!.path);
   t.equal(res.status, 200);
   t.equal(res.body.width, 1);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, MODELS_DIR, startApp } from './helpers.js';
+import { FIXTURES, MODELS_DIR, quiet, startApp } from './helpers.js';
 
 interface Box { x1: number; y1: number; x2: number; y2: number }
 interface Found { label: string; index: number; score: number; box: Box }
@@ -138,6 +138,7 @@ if (!detector) {
       const res = await request(app.server).post('/detect').set('X-Model-Width', String(width)).set('Content-Type', 'image/png').send(scene);
       t.equal(res.body.width, width);
     }
+    await quiet();
     const generous = await request(app.server).post('/detect').set('X-Latency-Budget', '60000').set('Content-Type', 'image/png').send(scene);
     t.equal(generous.body.width, 1);
     t.equal(generous.body.budget.outcome, 'met');

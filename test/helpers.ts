@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { buildApp, type AppOptions } from '../dist/app.js';
 import { loadBundles } from '../dist/bundle/load-bundles.js';
 import { loadConfig } from '../dist/config.js';
+import { PRICE_MEMORY_MS } from '../dist/policy/delay-price.js';
 import type { LatencyModel } from '../dist/policy/latency-model.js';
 
 export const MODELS_DIR = join(import.meta.dirname, '..', 'models');
@@ -37,4 +38,10 @@ export function fixtures(): Fixture[] {
     .filter((f) => f.startsWith('fashion-test-') && f.endsWith('.png'))
     .sort()
     .map((f) => ({ path: join(FIXTURES, f), bytes: readFileSync(join(FIXTURES, f)), label: labels[f.replace(/^fashion-test-\d+-/, '').replace(/\.png$/, '')]! }));
+}
+
+/** Wait until the price of a worker's time forgets the answers before (src/policy/delay-price.ts):
+ * after tight-budget traffic, a generous request is priced for a second like any other. */
+export function quiet(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, PRICE_MEMORY_MS + 100));
 }

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { preprocessImage } from '../dist/vision/preprocess.js';
-import { FIXTURES, fixtures, startApp } from './helpers.js';
+import { FIXTURES, fixtures, quiet, startApp } from './helpers.js';
 
 // The Open Inference Protocol (KServe v2) on a real server, against the bundles and /classify, /detect.
 const app = await startApp();
@@ -115,6 +115,7 @@ t.test('detection through v2: the boxes /detect finds, padded tensors, from BYTE
 
 t.test('the budget and a forced width as parameters or headers; the same accounting as /classify', async (t) => {
   const body = { inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [images[0]!.bytes.toString('base64')] }] };
+  await quiet();
   const generous = await infer('fashion-classifier', { ...body, parameters: { latency_budget_ms: 60000 } });
   t.equal(generous.body.parameters.width, 1);
   t.equal(generous.body.parameters.latency_budget_ms, 60000);

@@ -344,6 +344,8 @@ export class InferenceService {
         // images in a batch of the head and the first members - 1 companions
         const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
         const plan = planBatch(allowed, now, limit, head, companions, cost);
+        // while another worker is free, a request arriving now would not wait: its time costs no one
+        const othersFree = view.idle > 0;
         // the worker binds the width with the most accuracy expected within the limit, of `choices`
         const bet = (choices: readonly number[], ms: number, batch: number): Dispatch['rule'] =>
           deadline.forcedWidth !== undefined
@@ -356,7 +358,7 @@ export class InferenceService {
                 accuracy: choices.map((width) => accuracyOf.get(width) ?? 0),
                 excessMs: this.latency.excess?.(model.name) ?? [],
                 recentMeanMs: this.latency.recentMeanMs?.(model.name) ?? 0,
-                pricePerMs: this.delayPrice.price(now, accuracyOf.get(choices[0]!) ?? 0) / batch,
+                pricePerMs: othersFree ? 0 : this.delayPrice.price(now, accuracyOf.get(choices[0]!) ?? 0) / batch,
               };
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch

@@ -43,6 +43,8 @@ export interface QueueView {
   waiting: readonly Waiting[];
   /** When each other worker is predicted to be free (performance.now() clock; now if idle). */
   freeAt: readonly number[];
+  /** How many other workers are idle now (an overrunning one is busy, though its `freeAt` is now). */
+  idle: number;
   /** The head itself is late (see isLate), as the queue judged it for this dispatch. */
   headLate: boolean;
 }
@@ -594,7 +596,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       const { job } = pending;
       waiting.push({ deadline: job.deadline, budgetMs: job.budgetMs, floorMs: job.floorMs() });
     }
-    return { waiting, freeAt: this.slots.filter((s) => s !== free && s.ready).map((s) => freeAt(s, now, 'expected')) };
+    const others = this.slots.filter((s) => s !== free && s.ready);
+    return { waiting, freeAt: others.map((s) => freeAt(s, now, 'expected')), idle: others.filter((s) => !s.running).length };
   }
 
   private emitLoad(): void {

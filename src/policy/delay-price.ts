@@ -18,6 +18,10 @@
  *   `edgeMs` of their deadline, per millisecond (the density of the margins at zero);
  * - what each of those loses: the accuracy of the narrowest width (the least a request gets).
  */
+/** How long answers count towards the price: the traffic of the last second predicts the next
+ * requests' margins, not the traffic before it. */
+export const PRICE_MEMORY_MS = 1000;
+
 export class DelayPrice {
   private readonly margins: Float64Array;
   private readonly answeredAt: Float64Array;
@@ -29,10 +33,9 @@ export class DelayPrice {
 
   constructor(
     now = performance.now(),
-    /** answers whose margins are remembered, at most, and for how long (ms): the traffic of the
-     * last second predicts the next requests' margins, not the traffic before it */
+    /** answers whose margins are remembered, at most, and for how long (ms) */
     private readonly window = 256,
-    private readonly memoryMs = 1000,
+    private readonly memoryMs = PRICE_MEMORY_MS,
     /** ms time constant of the saturated share's average (as short as the bursts it must notice) */
     private readonly smoothingMs = 200,
     /** ms: a margin below this counts as on the edge */
