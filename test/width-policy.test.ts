@@ -39,9 +39,9 @@ t.test('bestBet binds the width with the most accuracy expected within the limit
 t.test('DelayPrice: the accuracy a ms costs the requests behind, from saturation and margins', async (t) => {
   const price = new DelayPrice(0, 100, 1000, 200, 2);
   t.equal(price.price(0, 0.8), 0, 'no answers yet: free');
-  // 90 answers well inside their budgets, 10 within 2 ms of the deadline: 5% of them per ms
+  // 90 answers that queued well inside their budgets, 10 within 2 ms of the deadline: 5% of them per ms
   const answer = (at: number, n = 100): void => {
-    for (let i = 0; i < n; i += 1) price.answered(at, i < 90 ? 10 : 1);
+    for (let i = 0; i < n; i += 1) price.answered(at, i < 90 ? 10 : 1, true);
   };
   answer(0);
   t.equal(price.price(0, 0.8), 0, 'idle workers: no one waits');
@@ -60,8 +60,23 @@ t.test('DelayPrice: the accuracy a ms costs the requests behind, from saturation
   t.ok(Math.abs(price.price(5000, 0.8) - 0.8 * 20 * 0.05) < 1e-6, 'saturated for long: capped at 20 delayed');
   t.equal(price.price(6000, 0.8), 0, 'answers over a second old are forgotten');
   // late answers and comfortable ones are not on the edge
-  for (let i = 0; i < 100; i += 1) price.answered(6000, i % 2 === 0 ? -5 : 15);
+  for (let i = 0; i < 100; i += 1) price.answered(6000, i % 2 === 0 ? -5 : 15, true);
   t.equal(price.price(6000, 0.8), 0, 'no margin near zero: a ms turns no one late');
+});
+
+t.test('DelayPrice: the margins that count are those of the answers that queued', async (t) => {
+  const price = new DelayPrice(0, 400, 1000, 200, 2);
+  for (let at = 0; at < 2000; at += 10) price.load(at, at % 20 === 0 ? 2 : 1, 2);
+  // 200 answers found a worker free, far from their deadlines; of 20 that queued, 4 are on the edge
+  for (let i = 0; i < 200; i += 1) price.answered(1990, 14, false);
+  for (let i = 0; i < 20; i += 1) price.answered(1990, i < 4 ? 1 : 8, true);
+  const queued = price.price(2000, 0.8);
+  t.ok(Math.abs(queued - 0.8 * 1 * (4 / 20 / 2)) < 0.01, `10% of the queued per ms, not 1% of all (${queued})`);
+  // with none queued, nobody waits for anyone: free whatever the margins
+  const calm = new DelayPrice(0, 400, 1000, 200, 2);
+  for (let at = 0; at < 2000; at += 10) calm.load(at, at % 20 === 0 ? 2 : 1, 2);
+  for (let i = 0; i < 100; i += 1) calm.answered(1990, 1, false);
+  t.equal(calm.price(2000, 0.8), 0, 'no answer queued: free');
 });
 
 const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });

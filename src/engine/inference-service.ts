@@ -273,7 +273,7 @@ export class InferenceService {
       const result = await this.pool.run(job);
       // what the job really took, instead of what it was expected to
       this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
-      if (this.ready && Number.isFinite(job.deadline)) this.delayPrice.answered(result.finishedAt, job.deadline - result.finishedAt);
+      if (this.ready && Number.isFinite(job.deadline)) this.delayPrice.answered(result.finishedAt, job.deadline - result.finishedAt, result.waited);
       return result;
     } catch (error) {
       if (error instanceof QueueFullError) throw new ServiceError('overloaded', `${error.message}; retry shortly`, 1);

@@ -116,6 +116,8 @@ export interface JobResult {
   batchImages: number;
   /** The first job of its batch (whose result stands for the batch's time). */
   teaches: boolean;
+  /** It found no worker for it when it arrived: it queued. */
+  waited: boolean;
 }
 
 /** A failure the job's input caused (a catalogue code from src/errors.ts), not the pool. */
@@ -140,6 +142,8 @@ export class WorkerLostError extends Error {}
 interface Pending {
   job: Job;
   enqueuedAt: number;
+  /** It was not dispatched on arrival. */
+  waited?: boolean;
   resolve(result: JobResult): void;
   reject(error: Error): void;
   timer?: NodeJS.Timeout;
@@ -282,6 +286,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       while (i > 0 && this.queue[i - 1]!.job.deadline > job.deadline) i -= 1;
       this.queue.splice(i, 0, pending);
       this.dispatch();
+      if (this.queue.includes(pending)) pending.waited = true;
       this.emitLoad();
     });
   }
@@ -416,7 +421,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       // each job's own share of a batch's answers
       const outcome: JobOutcome = message.outcome.kind === 'pipeline' ? { ...message.outcome, answers: message.outcome.answers.slice(offset, offset + images[i]!) } : message.outcome;
       offset += images[i]!;
-      member.resolve({ outcome, dispatchedAt: running.dispatchedAt, finishedAt, dispatch: running.dispatch, boundAfterMs: message.boundAfterMs, workerMs: message.workerMs, batchJobs: running.members.length, batchImages, teaches: i === 0 });
+      member.resolve({ outcome, dispatchedAt: running.dispatchedAt, finishedAt, dispatch: running.dispatch, boundAfterMs: message.boundAfterMs, workerMs: message.workerMs, batchJobs: running.members.length, batchImages, teaches: i === 0, waited: member.waited === true });
     }
     // start-up's jobs (profiling, golden checks) have no deadline and are not the trace's business
     if (this.listenerCount('batch') > 0 && Number.isFinite(running.members[0]!.job.deadline)) this.emitBatch(slot, running, finishedAt, batchImages, message);

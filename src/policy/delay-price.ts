@@ -15,7 +15,13 @@
  *   utilization would charge one client's requests one after another, which never wait, as if
  *   each delayed the next;
  * - how many of them a millisecond turns late: the share of recent answers that finished within
- *   `edgeMs` of their deadline, per millisecond (the density of the margins at zero);
+ *   `edgeMs` of their deadline, per millisecond (the density of the margins at zero), among the
+ *   answers that queued: the requests a longer run delays are those that will queue behind it, and
+ *   their margins are not those of the requests that found a worker free. Counted over every
+ *   answer, the density was diluted by the many that never waited, and at twice the widest width's
+ *   capacity a choosing server kept 1.5 points fewer requests within budget than one forced to 0.5
+ *   (each a whole request's accuracy lost, for the 1.2 points 0.75 adds over 0.5 to the requests it
+ *   served; docs/benchmarks.md, section 7);
  * - what each of those loses: the accuracy of the narrowest width (the least a request gets).
  */
 /** How long answers count towards the price: the traffic of the last second predicts the next
@@ -25,6 +31,7 @@ export const PRICE_MEMORY_MS = 1000;
 export class DelayPrice {
   private readonly margins: Float64Array;
   private readonly answeredAt: Float64Array;
+  private readonly waited: Uint8Array;
   private count = 0;
   private next = 0;
   private saturated = 0;
@@ -44,13 +51,16 @@ export class DelayPrice {
   ) {
     this.margins = new Float64Array(window);
     this.answeredAt = new Float64Array(window);
+    this.waited = new Uint8Array(window);
     this.lastAt = now;
   }
 
-  /** An answer finished at `now`, `marginMs` before its deadline (negative: after it). */
-  answered(now: number, marginMs: number): void {
+  /** An answer finished at `now`, `marginMs` before its deadline (negative: after it); `waited`: it
+   * queued for a worker. */
+  answered(now: number, marginMs: number, waited: boolean): void {
     this.margins[this.next] = marginMs;
     this.answeredAt[this.next] = now;
+    this.waited[this.next] = waited ? 1 : 0;
     this.next = (this.next + 1) % this.window;
     this.count = Math.min(this.count + 1, this.window);
   }
@@ -75,7 +85,7 @@ export class DelayPrice {
     let recent = 0;
     let onEdge = 0;
     for (let i = 0; i < this.count; i += 1) {
-      if (now - this.answeredAt[i]! > this.memoryMs) continue;
+      if (now - this.answeredAt[i]! > this.memoryMs || this.waited[i] === 0) continue;
       recent += 1;
       if (this.margins[i]! >= 0 && this.margins[i]! < this.edgeMs) onEdge += 1;
     }
