@@ -177,16 +177,24 @@ def test_the_shipped_detector_bundle_loads_with_its_recipe() -> None:
     assert meta["golden_max_error"] <= 1e-4
 
 
-def test_the_shipped_detector_re_exports_from_its_bundle_byte_for_byte(tmp_path: Path) -> None:
+def test_the_shipped_detector_re_exports_from_its_bundle(tmp_path: Path) -> None:
     # The bundle's measured mAP (the detector's own and the pair's), recipe and weights come back
-    # through load_model, so exporting it again writes the same files and the same manifest.
+    # through load_model, so exporting it again writes the same graph, BN file, golden images and
+    # manifest. The golden outputs are recomputed by torch, whose float kernels differ in the last
+    # bit between CPU models, so they match within the bundle's own tolerance.
     repo = Path(__file__).resolve().parents[2]
     shipped = repo / "models" / "fashion-detector"
     assert export_main(["--checkpoint", str(shipped), "--out", str(tmp_path), "--name", "fashion-detector", "--namer", "fashion-scene-namer",
                         "--cascade", str(repo / "docs" / "detection" / "cascade.json")]) == 0
-    for name in ("shared.onnx", "switchable_bn.bin", "golden.bin"):
+    for name in ("shared.onnx", "switchable_bn.bin"):
         assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
-    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((shipped / "manifest.json").read_text())
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    golden = manifest["golden"]
+    ours, theirs = (tmp_path / "golden.bin").read_bytes(), (shipped / "golden.bin").read_bytes()
+    assert np.array_equal(read_tensor(ours, golden["pixels"]), read_tensor(theirs, golden["pixels"]))
+    for width, entry in golden["outputs"].items():
+        np.testing.assert_allclose(read_tensor(ours, entry), read_tensor(theirs, entry), rtol=0, atol=golden["tolerance"], err_msg=width)
 
 
 def test_a_run_can_start_from_a_bundle_as_from_a_checkpoint(tmp_path: Path) -> None:
