@@ -94,6 +94,8 @@ t.test('jobs that yield run on all workers but one: the last free worker is for 
   const [first, second] = await Promise.all(late);
   t.ok(onTime.finishedAt < first!.finishedAt, 'the on-time job found a worker free while the first late job ran');
   t.ok(second!.dispatchedAt >= first!.finishedAt, 'the second late job waited for the first');
+  // what the price of a worker's time reads: which answers queued
+  t.same([first!.waited, second!.waited, onTime.waited], [false, true, false], 'each result says whether its job queued');
 });
 
 t.test('with refuseLate (shedding) a late job is refused, not served', async (t) => {

@@ -24,9 +24,18 @@
  *   served; docs/benchmarks.md, section 7);
  * - what each of those loses: the accuracy of the narrowest width (the least a request gets).
  */
-/** How long answers count towards the price: the traffic of the last second predicts the next
- * requests' margins, not the traffic before it. */
-export const PRICE_MEMORY_MS = 1000;
+/**
+ * How long answers count towards the price. The margins of the answers that queued follow the
+ * traffic's budgets and the machine's noise, which move slowly, while an answer on the edge is a
+ * rare event: with about 1% of answers late, a second's few hundred hold a few at most within 2 ms
+ * of their deadline, so the price could swing from nothing to more than a wider width adds from
+ * one second to the next, and let 0.75 through whenever it read nothing. Ten seconds hold tens of them
+ * (side by side, ten seconds kept more within budget at 2x and 3x than one in every round, and a
+ * 5 ms edge on top of that changed nothing beyond noise; docs/benchmarks.md, section 7). What the load
+ * is now is the saturated share's job (its 200 ms average), which is why a burst's margins may be
+ * remembered this long: once the burst is over, few requests find every worker busy.
+ */
+export const PRICE_MEMORY_MS = 10_000;
 
 export class DelayPrice {
   private readonly margins: Float64Array;
@@ -40,8 +49,8 @@ export class DelayPrice {
 
   constructor(
     now = performance.now(),
-    /** answers whose margins are remembered, at most, and for how long (ms) */
-    private readonly window = 256,
+    /** answers whose margins are remembered, at most (ten seconds of 400 req/s), and for how long (ms) */
+    private readonly window = 4096,
     private readonly memoryMs = PRICE_MEMORY_MS,
     /** ms time constant of the saturated share's average (as short as the bursts it must notice) */
     private readonly smoothingMs = 200,
