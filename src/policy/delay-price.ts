@@ -30,8 +30,9 @@
  * rare event: with about 1% of answers late, a second's few hundred hold a few at most within 2 ms
  * of their deadline, so the price could swing from nothing to more than a wider width adds from
  * one second to the next, and let 0.75 through whenever it read nothing. Ten seconds hold tens of them
- * (side by side, ten seconds kept more within budget at 2x and 3x than one in every round, and a
- * 5 ms edge on top of that changed nothing beyond noise; docs/benchmarks.md, section 7). What the load
+ * (side by side over seven rounds, ten seconds kept 0.5 points more within budget at 3x, ahead in
+ * six, and were level at the other loads; a 5 ms edge changed nothing beyond noise;
+ * docs/benchmarks.md, section 7). What the load
  * is now is the saturated share's job (its 200 ms average), which is why a burst's margins may be
  * remembered this long: once the burst is over, few requests find every worker busy.
  */
