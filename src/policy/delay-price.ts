@@ -39,18 +39,20 @@
 export const PRICE_MEMORY_MS = 10_000;
 
 export class DelayPrice {
+  // A ring of the margins of the answers that queued, oldest first, with a running count of those
+  // on the edge: price() runs at every dispatch, and ten seconds hold thousands of answers.
   private readonly margins: Float64Array;
   private readonly answeredAt: Float64Array;
-  private readonly waited: Uint8Array;
-  private count = 0;
-  private next = 0;
+  private oldest = 0;
+  private size = 0;
+  private onEdge = 0;
   private saturated = 0;
   private lastAt: number;
   private lastSaturated = 0;
 
   constructor(
     now = performance.now(),
-    /** answers whose margins are remembered, at most (ten seconds of 400 req/s), and for how long (ms) */
+    /** answers that queued whose margins are remembered, at most (ten seconds of 400 req/s), and for how long (ms) */
     private readonly window = 4096,
     private readonly memoryMs = PRICE_MEMORY_MS,
     /** ms time constant of the saturated share's average (as short as the bursts it must notice) */
@@ -61,18 +63,29 @@ export class DelayPrice {
   ) {
     this.margins = new Float64Array(window);
     this.answeredAt = new Float64Array(window);
-    this.waited = new Uint8Array(window);
     this.lastAt = now;
   }
 
   /** An answer finished at `now`, `marginMs` before its deadline (negative: after it); `waited`: it
-   * queued for a worker. */
+   * queued for a worker (only those are kept: the requests a longer run delays are those that queue). */
   answered(now: number, marginMs: number, waited: boolean): void {
-    this.margins[this.next] = marginMs;
-    this.answeredAt[this.next] = now;
-    this.waited[this.next] = waited ? 1 : 0;
-    this.next = (this.next + 1) % this.window;
-    this.count = Math.min(this.count + 1, this.window);
+    if (!waited) return;
+    if (this.size === this.window) this.forgetOldest();
+    const at = (this.oldest + this.size) % this.window;
+    this.margins[at] = marginMs;
+    this.answeredAt[at] = now;
+    this.size += 1;
+    if (this.isOnEdge(marginMs)) this.onEdge += 1;
+  }
+
+  private isOnEdge(marginMs: number): boolean {
+    return marginMs >= 0 && marginMs < this.edgeMs;
+  }
+
+  private forgetOldest(): void {
+    if (this.isOnEdge(this.margins[this.oldest]!)) this.onEdge -= 1;
+    this.oldest = (this.oldest + 1) % this.window;
+    this.size -= 1;
   }
 
   /** How many workers are busy from now on, of how many. */
@@ -92,16 +105,10 @@ export class DelayPrice {
 
   /** Expected accuracy lost by the requests behind per ms of run time, with `floorAccuracy` what each keeps. */
   price(now: number, floorAccuracy: number): number {
-    let recent = 0;
-    let onEdge = 0;
-    for (let i = 0; i < this.count; i += 1) {
-      if (now - this.answeredAt[i]! > this.memoryMs || this.waited[i] === 0) continue;
-      recent += 1;
-      if (this.margins[i]! >= 0 && this.margins[i]! < this.edgeMs) onEdge += 1;
-    }
-    if (recent === 0) return 0;
+    while (this.size > 0 && now - this.answeredAt[this.oldest]! > this.memoryMs) this.forgetOldest();
+    if (this.size === 0) return 0;
     const share = Math.min(this.saturation(now), 0.999);
     const delayed = Math.min(this.maxDelayed, share / (1 - share));
-    return floorAccuracy * delayed * (onEdge / recent / this.edgeMs);
+    return floorAccuracy * delayed * (this.onEdge / this.size / this.edgeMs);
   }
 }
