@@ -93,6 +93,9 @@ node dist-bench/reply-gap.js | tee bench/results/reply-gap.txt
 echo "== the latency model's tail against the service times it predicts"
 node dist-bench/tail-calibration.js --widths 0.25,0.5,0.75 --variants '{"this engine":{}}' | tee bench/results/tail-calibration.txt
 
+echo "== what choosing a width costs the main thread per dispatch, the queue full"
+node dist-bench/dispatch-cost.js | tee bench/results/dispatch-cost.txt
+
 echo "== real Prometheus"
 node dist-bench/prometheus-check.js | tee bench/results/prometheus-check.txt
 
