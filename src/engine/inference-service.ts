@@ -271,7 +271,8 @@ export class InferenceService {
     }
     try {
       const result = await this.pool.run(job);
-      // what the job really took, instead of what it was expected to
+      // what the job really took, instead of what it was expected to; every request of a batch
+      // takes its slack back (once per batch lost at twice the capacity: src/policy/work-debt.ts)
       this.workDebt.add(result.finishedAt - result.dispatchedAt - result.dispatch.expectedMs);
       if (this.ready && Number.isFinite(job.deadline)) this.delayPrice.answered(result.finishedAt, job.deadline - result.finishedAt, result.waited);
       return result;
