@@ -19,10 +19,11 @@
  * job as several ms more than it will likely take, which narrows the widths as soon as the workers
  * are busy. Counted at the mean, the debt grows by at most (1 - utilization) x workers ms per ms
  * while the workers are saturated, too slowly to notice a burst: side by side over ten rounds the
- * server kept 0.8 points more within budget at three times the widest width's capacity and 4.5
- * fewer in bursts. The service also takes a batch's slack back once per request it answered,
- * which empties the debt after batches; settled once per batch, the debt stayed higher and twice
- * the capacity lost 1.1 points (docs/benchmarks.md, section 7, "What the work owed counts").
+ * server kept 0.8 ± 0.3 points more within budget at three times the widest width's capacity and
+ * 4.5 ± 1.2 fewer in bursts. The service also takes a batch's slack back once per request it
+ * answered, which empties the debt after batches; settled once per batch, the debt stayed higher
+ * and twice the capacity lost 1.1 ± 0.7 points over nine rounds (docs/benchmarks.md, section 7,
+ * "What the work owed counts").
  */
 export class WorkDebt {
   private debt = 0;
