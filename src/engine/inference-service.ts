@@ -373,6 +373,8 @@ export class InferenceService {
           return { rule, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1 };
         }
         const batch = batchImages(plan.members);
+        // owed at the widest width allowed, though the bet may bind a narrower one (docs/benchmarks.md,
+        // section 7, "Only the two narrow widths": a lead, measured over four rounds only)
         this.workDebt.add(plan.costMs);
         return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
       },

@@ -1,6 +1,7 @@
 /**
  * The work the workers owe beyond a target utilization: every dispatched job adds its predicted
- * time as planned (the latency model's tail), corrected by its measured time when it ends, and the
+ * time as planned (the latency model's tail, at the widest width the finish limit allows it; the
+ * worker's bet often binds a narrower one), corrected by its measured time when it ends, and the
  * debt is paid off at `utilization` x workers ms per ms, never below zero. The deadline-plan
  * policy lets a request run wider than its floor only while the debt is within a share of the
  * budget it must meet: under sustained load the widths then settle where the work arriving fills
