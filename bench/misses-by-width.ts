@@ -4,7 +4,9 @@
  * of those, how many were within budget on the server's: lost on the way out, to a busy event loop
  * or a busy client) and their mean time queued and in service (the answer's timings). A width whose
  * answers queued long is one that others delayed. `--headers` sends more headers (a fixed width:
- * '{"X-Model-Width":"0.5"}'), for the same count at a server that does not choose.
+ * '{"X-Model-Width":"0.5"}'), for the same count at a server that does not choose. With `--bursty`
+ * the answers are also grouped by when in the burst cycle they were sent (in the burst, the 200 ms
+ * after it, the calm rest), with the widths each phase was served at.
  *
  *   node dist-bench/misses-by-width.js [--rate 184] [--rounds 3] [--seconds 8] [--budget 20] [--bursty]
  *     [--env '{"TARGET_UTILIZATION":"0.85"}'] [--headers '{...}'] [--script path/to/server.js] [--out FILE]
@@ -38,12 +40,24 @@ const target = { port: server.port, path: '/detect?model=fashion-detector', body
 
 interface Tally { answers: number; missed: number; clientOnly: number; queueMs: number; serviceMs: number }
 const byWidth = new Map<number, Tally>();
+const BURST = { factor: 3, burstMs: 200, periodMs: 1000 };
+const PHASES = [
+  { name: 'in the burst', until: BURST.burstMs },
+  { name: 'after it', until: 2 * BURST.burstMs },
+  { name: 'calm', until: BURST.periodMs },
+];
+interface PhaseTally { sent: number; missed: number; widths: Record<string, number> }
+const byPhase = PHASES.map((): PhaseTally => ({ sent: 0, missed: 0, widths: {} }));
 let sent = 0;
 try {
   for (let round = 0; round < rounds; round += 1) {
-    const shots = schedule(rate, seconds, args.bursty ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined);
+    const shots = schedule(rate, seconds, args.bursty ? BURST : undefined);
     for (const outcome of await fire(target, shots)) {
       sent += 1;
+      const phase = byPhase[PHASES.findIndex((p) => outcome.sentAt % BURST.periodMs < p.until)]!;
+      phase.sent += 1;
+      phase.missed += outcome.status !== 200 || outcome.latencyMs > budgetMs ? 1 : 0;
+      if (outcome.width !== null) phase.widths[outcome.width] = (phase.widths[outcome.width] ?? 0) + 1;
       if (outcome.width === null || outcome.serviceMs === null || outcome.queueMs === null) continue;
       const tally = byWidth.get(outcome.width) ?? { answers: 0, missed: 0, clientOnly: 0, queueMs: 0, serviceMs: 0 };
       const missed = outcome.latencyMs > budgetMs;
@@ -66,5 +80,9 @@ console.log(`${rate} req/s${args.bursty ? ' bursty' : ''}, ${rounds} x ${seconds
 for (const r of rows) {
   console.log(`  width ${String(r.width).padEnd(4)} ${String(r.answers).padStart(5)} answers, ${String(r.missed).padStart(4)} missed (${((100 * r.missed) / r.answers).toFixed(1)}%; ${r.missedOnClientOnly} on the client's clock only), queued ${r.meanQueueMs.toFixed(1)} ms, in service ${r.meanServiceMs.toFixed(1)} ms on average`);
 }
+const phases = PHASES.map((p, i) => ({ phase: p.name, ...byPhase[i]! }));
+if (args.bursty) {
+  for (const p of phases) console.log(`  ${p.phase.padEnd(12)} ${String(p.sent).padStart(5)} sent, ${((100 * p.missed) / p.sent).toFixed(1)}% missed or failed, widths ${JSON.stringify(p.widths)}`);
+}
 mkdirSync(dirname(args.out), { recursive: true });
-writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, headers: extraHeaders, sent, rows }, null, 2) + '\n');
+writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, headers: extraHeaders, sent, rows, ...(args.bursty && { phases }) }, null, 2) + '\n');

@@ -36,4 +36,6 @@ t.test('with debug logs on, every batch is logged with the scheduler\'s decision
   t.match(batches[0]!.batch, { model: 'fashion-classifier', worker: 0, width: Number, headSlackMs: Number, expectedMs: Number, tookMs: Number, workerMs: Number, yielded: false });
   t.ok((batches[0]!.batch!.workerMs as number) <= (batches[0]!.batch!.tookMs as number), "the worker's share of a batch's time is within it");
   t.ok(answers.some((a) => a.body.width === batches[0]!.batch!.width), 'the width logged is the one served');
+  // an idle server, a generous budget: the width the work owed was charged at is the one its worker bound
+  t.ok(batches.every((l) => l.batch!.expectedWidth === l.batch!.width), `expected widths ${batches.map((l) => `${String(l.batch!.expectedWidth)}/${String(l.batch!.width)}`).join(' ')}`);
 });

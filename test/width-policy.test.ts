@@ -1,6 +1,6 @@
 import t from 'tap';
 import request from 'supertest';
-import { allowance, bestBet, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
+import { allowance, bestBet, bindBet, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { WorkDebt } from '../dist/policy/work-debt.js';
 import { DelayPrice } from '../dist/policy/delay-price.js';
@@ -77,6 +77,14 @@ t.test('DelayPrice: the margins that count are those of the answers that queued'
   for (let at = 0; at < 2000; at += 10) calm.load(at, at % 20 === 0 ? 2 : 1, 2);
   for (let i = 0; i < 100; i += 1) calm.answered(1990, 1, false);
   t.equal(calm.price(2000, 0.8), 0, 'no answer queued: free');
+});
+
+t.test('bindBet: the bet on the time elapsed since the job reached the worker', async (t) => {
+  const bet = { ms: 20, widths: [0.25, 0.5, 0.75], meanMs: [2, 3, 6.5], accuracy: [0.83, 0.88, 0.89], excessMs: [0, 1, 2, 8], recentMeanMs: 3, pricePerMs: 0 };
+  for (const elapsed of [0, 5, 10, 15]) t.equal(bindBet(bet, elapsed), bestBet(bet.widths, bet.meanMs, bet.accuracy, bet.excessMs, elapsed, bet.ms, bet.recentMeanMs, bet.pricePerMs), `${elapsed} ms elapsed`);
+  t.equal(bindBet(bet, 0), 0.75, 'time to spare: the most accurate');
+  t.equal(bindBet({ ...bet, pricePerMs: 0.004 }, 0), 0.5, "at 0.4 points per ms, 0.75 does not pay for its 3.5 ms over 0.5");
+  t.equal(bindBet(bet, 16), 0.25, 'little time left: the narrowest');
 });
 
 const waiting = (deadline: number, floorMs: number, budgetMs = 100): Waiting => ({ deadline, floorMs, budgetMs });

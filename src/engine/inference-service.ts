@@ -370,13 +370,14 @@ export class InferenceService {
           // late on average: as fast as it can; late only by the tail (a noisy machine's p99 can exceed
           // the budget while the mean is a quarter of it): still a bet, on its own deadline
           const rule = view.headLate ? ({ kind: 'fixed', width: allowed[0]! } as const) : bet(affordable, due - now, lateImages);
-          return { rule, expectedMs: late.costMs, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1 };
+          return { rule, expectedMs: late.costMs, expectedWidth: allowed[0]!, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1 };
         }
         const batch = batchImages(plan.members);
-        // owed at the widest width allowed, though the bet may bind a narrower one (docs/benchmarks.md,
-        // section 7, "Only the two narrow widths": a lead, measured over four rounds only)
+        // owed at the widest width allowed, though the bet may bind a narrower one: owed at the width
+        // the bet is likely to bind (`bindBet` at dispatch), the server was level with this one over 18
+        // rounds (docs/benchmarks.md, section 7, "Owed at the width the bet will bind")
         this.workDebt.add(plan.costMs);
-        return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
+        return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, expectedWidth: plan.width, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
       },
     };
   }

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { defaultOptions, type Pipeline } from '../bundle/pipeline.js';
 import { ServiceError } from '../errors.js';
-import { bestBet } from '../policy/width-policy.js';
+import { bindBet } from '../policy/width-policy.js';
 import { executePipeline } from './execute-pipeline.js';
 import type { ExitMessage, JobMessage, JobOutcome, WidthRule, WorkerInit, WorkerMessage } from './protocol.js';
 import { ModelSessions } from './sessions.js';
@@ -53,7 +53,7 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
 }
 
 function bindWidth(rule: WidthRule, receivedAt: number): number {
-  return rule.kind === 'fixed' ? rule.width : bestBet(rule.widths, rule.meanMs, rule.accuracy, rule.excessMs, performance.now() - receivedAt, rule.ms, rule.recentMeanMs, rule.pricePerMs);
+  return rule.kind === 'fixed' ? rule.width : bindBet(rule, performance.now() - receivedAt);
 }
 
 async function runJob(sessions: ModelSessions, job: JobMessage, bind: () => number): Promise<JobOutcome> {

@@ -1,5 +1,6 @@
 /** Messages between the main thread and the inference workers. */
 import type { Pipeline, PipelineOptions } from '../bundle/pipeline.js';
+import type { Bet } from '../policy/width-policy.js';
 import type { Execution } from './execute-pipeline.js';
 
 export interface WorkerModel {
@@ -34,7 +35,7 @@ export interface WorkerInit {
  */
 export type WidthRule =
   | { kind: 'fixed'; width: number }
-  | { kind: 'best-bet'; ms: number; widths: number[]; meanMs: number[]; accuracy: number[]; excessMs: readonly number[]; recentMeanMs: number; pricePerMs: number };
+  | ({ kind: 'best-bet' } & Bet);
 
 /** A pipeline's input: encoded images (decoded and preprocessed by the pipeline), or a tensor a
  * client preprocessed itself (N x C x H x W, the model's input). */

@@ -53,6 +53,8 @@ export interface Dispatch {
   rule: WidthRule;
   /** Predicted ms the job will take under that rule (to plan the jobs behind it). */
   expectedMs: number;
+  /** The width that time is of (the rule may bind another). */
+  expectedWidth?: number;
   /** The same on average (what the work ahead of a new job is estimated with); default expectedMs. */
   meanMs?: number;
   /** How many of the companions offered run with it, in their order (0: alone). */
@@ -209,8 +211,9 @@ export interface BatchRecord {
   yielded: boolean;
   /** the head's time left to its deadline when it left, ms */
   headSlackMs: number;
-  /** predicted (as planned: the tail) and measured ms from dispatch to the answer */
+  /** predicted (as planned: the tail, at `expectedWidth`) and measured ms from dispatch to the answer */
   expectedMs: number;
+  expectedWidth?: number;
   tookMs: number;
   /** of tookMs, the ms its worker spent on it (the rest: the hand-offs, and the main thread's delay
    * in taking the answer); undefined if the worker did not say */
@@ -442,6 +445,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       yielded: running.yielded,
       headSlackMs: head.job.deadline - running.dispatchedAt,
       expectedMs: running.dispatch.expectedMs,
+      ...(running.dispatch.expectedWidth !== undefined && { expectedWidth: running.dispatch.expectedWidth }),
       tookMs: finishedAt - running.dispatchedAt,
       ...(message.type === 'done' && { workerMs: message.workerMs }),
     });

@@ -65,6 +65,24 @@ export function bestBet(widths: readonly number[], meanMs: readonly number[], ac
   return widths[best]!;
 }
 
+/** A worker's bet as the dispatcher hands it over (src/engine/protocol.ts, WidthRule): `bestBet`'s
+ * arguments but the time elapsed, which only the moment of binding knows. */
+export interface Bet {
+  /** ms from the job's arrival at the worker within which it should finish */
+  ms: number;
+  widths: number[];
+  meanMs: number[];
+  accuracy: number[];
+  excessMs: readonly number[];
+  recentMeanMs: number;
+  pricePerMs: number;
+}
+
+/** The width `bet` binds `elapsedMs` after its job reached the worker. */
+export function bindBet(bet: Bet, elapsedMs: number): number {
+  return bestBet(bet.widths, bet.meanMs, bet.accuracy, bet.excessMs, elapsedMs, bet.ms, bet.recentMeanMs, bet.pricePerMs);
+}
+
 /** How many of the sorted values are at most `x`. */
 function countAtMost(sorted: readonly number[], x: number): number {
   let low = 0;
