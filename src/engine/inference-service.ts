@@ -373,8 +373,8 @@ export class InferenceService {
           return { rule, expectedMs: late.costMs, expectedWidth: allowed[0]!, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1 };
         }
         const batch = batchImages(plan.members);
-        // owed at the widest width allowed, though the bet may bind a narrower one: owed at the width
-        // the bet is likely to bind (`bindBet` at dispatch), the server was level with this one over 18
+        // owed at the planned (widest allowed) width, though the bet may bind a narrower one; owing the
+        // width the bet is likely to bind (`bindBet` at dispatch) instead was level with this over 18
         // rounds (docs/benchmarks.md, section 7, "Owed at the width the bet will bind")
         this.workDebt.add(plan.costMs);
         return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, expectedWidth: plan.width, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
