@@ -6,9 +6,13 @@
  * answers queued long is one that others delayed. `--headers` sends more headers (a fixed width:
  * '{"X-Model-Width":"0.5"}'), for the same count at a server that does not choose. With `--bursty`
  * the answers are also grouped by when in the burst cycle they were sent (in the burst, the 200 ms
- * after it, the calm rest), with the widths each phase was served at.
+ * after it, the calm rest), with the widths each phase was served at. With `--causes` the server
+ * logs its scheduler's trace (`LOG_LEVEL=debug`, which costs its main thread a log line per batch)
+ * and its batches are grouped by what set their width: late by the tail (not even the narrowest
+ * width was predicted to make the head's deadline), load through the work owed, load through the
+ * reserve of the requests behind, or the worker's bet alone (load allowed every width).
  *
- *   node dist-bench/misses-by-width.js [--rate 184] [--rounds 3] [--seconds 8] [--budget 20] [--bursty]
+ *   node dist-bench/misses-by-width.js [--rate 184] [--rounds 3] [--seconds 8] [--budget 20] [--bursty] [--causes]
  *     [--env '{"TARGET_UTILIZATION":"0.85"}'] [--headers '{...}'] [--script path/to/server.js] [--out FILE]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fire, schedule } from './open-loop.js';
 import { startServer } from './server-process.js';
+import type { BatchRecord } from '../dist/engine/worker-pool.js';
 import { fixture } from './test-images.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -26,6 +31,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '8' },
     budget: { type: 'string', default: '20' },
     bursty: { type: 'boolean', default: false },
+    causes: { type: 'boolean', default: false },
     env: { type: 'string', default: '{}' },
     headers: { type: 'string', default: '{}' },
     script: { type: 'string' },
@@ -35,7 +41,22 @@ const { values: args } = parseArgs({
 const [rate, rounds, seconds, budgetMs] = [Number(args.rate), Number(args.rounds), Number(args.seconds), Number(args.budget)];
 const env = JSON.parse(args.env) as Record<string, string>;
 const extraHeaders = JSON.parse(args.headers) as Record<string, string>;
-const server = await startServer(env, args.script);
+// what set each batch's width, from the scheduler's trace
+const CAUSES = ['late by the tail', 'load: the work owed', 'load: the requests behind', 'the bet alone'] as const;
+interface CauseTally { batches: number; jobs: number; headsLate: number; widths: Record<string, number> }
+const byCause = new Map<string, CauseTally>(CAUSES.map((cause) => [cause, { batches: 0, jobs: 0, headsLate: 0, widths: {} }]));
+const causeOf = (reasons: NonNullable<BatchRecord['reasons']>): (typeof CAUSES)[number] =>
+  reasons.lateByTail ? CAUSES[0] : reasons.widthsAllowed === reasons.widths ? CAUSES[3] : reasons.debtShare < 1 ? CAUSES[1] : CAUSES[2];
+const onLine = (line: string): void => {
+  const record = (JSON.parse(line) as { batch?: BatchRecord }).batch;
+  if (!record?.reasons || record.width === undefined) return;
+  const tally = byCause.get(causeOf(record.reasons))!;
+  tally.batches += 1;
+  tally.jobs += record.jobs;
+  tally.headsLate += record.tookMs > record.headSlackMs ? 1 : 0;
+  tally.widths[record.width] = (tally.widths[record.width] ?? 0) + record.jobs;
+};
+const server = await startServer(args.causes ? { LOG_LEVEL: 'debug', ...env } : env, args.script, args.causes ? onLine : undefined);
 const target = { port: server.port, path: '/detect?model=fashion-detector', body: fixture('scene-test-00000.png'), headers: { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs), ...extraHeaders } };
 
 interface Tally { answers: number; missed: number; clientOnly: number; queueMs: number; serviceMs: number }
@@ -54,10 +75,12 @@ try {
     const shots = schedule(rate, seconds, args.bursty ? BURST : undefined);
     for (const outcome of await fire(target, shots)) {
       sent += 1;
-      const phase = byPhase[PHASES.findIndex((p) => outcome.sentAt % BURST.periodMs < p.until)]!;
-      phase.sent += 1;
-      phase.missed += outcome.status !== 200 || outcome.latencyMs > budgetMs ? 1 : 0;
-      if (outcome.width !== null) phase.widths[outcome.width] = (phase.widths[outcome.width] ?? 0) + 1;
+      if (args.bursty) {
+        const phase = byPhase[PHASES.findIndex((p) => outcome.sentAt % BURST.periodMs < p.until)]!;
+        phase.sent += 1;
+        phase.missed += outcome.status !== 200 || outcome.latencyMs > budgetMs ? 1 : 0;
+        if (outcome.width !== null) phase.widths[outcome.width] = (phase.widths[outcome.width] ?? 0) + 1;
+      }
       if (outcome.width === null || outcome.serviceMs === null || outcome.queueMs === null) continue;
       const tally = byWidth.get(outcome.width) ?? { answers: 0, missed: 0, clientOnly: 0, queueMs: 0, serviceMs: 0 };
       const missed = outcome.latencyMs > budgetMs;
@@ -84,5 +107,11 @@ const phases = PHASES.map((p, i) => ({ phase: p.name, ...byPhase[i]! }));
 if (args.bursty) {
   for (const p of phases) console.log(`  ${p.phase.padEnd(12)} ${String(p.sent).padStart(5)} sent, ${((100 * p.missed) / p.sent).toFixed(1)}% missed or failed, widths ${JSON.stringify(p.widths)}`);
 }
+const causes = [...byCause].map(([cause, t]) => ({ cause, ...t }));
+if (args.causes) {
+  const jobs = causes.reduce((a, c) => a + c.jobs, 0);
+  console.log('  what set the width (jobs by the batch they ran in; heads late: the batch ended past its head\'s deadline):');
+  for (const c of causes) console.log(`  ${c.cause.padEnd(26)} ${((100 * c.jobs) / jobs).toFixed(1).padStart(5)}% of jobs, ${c.batches} batches, ${c.batches > 0 ? ((100 * c.headsLate) / c.batches).toFixed(1) : '-'}% heads late, widths ${JSON.stringify(c.widths)}`);
+}
 mkdirSync(dirname(args.out), { recursive: true });
-writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, headers: extraHeaders, sent, rows, ...(args.bursty && { phases }) }, null, 2) + '\n');
+writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, headers: extraHeaders, sent, rows, ...(args.bursty && { phases }), ...(args.causes && { causes }) }, null, 2) + '\n');

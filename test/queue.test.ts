@@ -38,4 +38,21 @@ t.test('with debug logs on, every batch is logged with the scheduler\'s decision
   t.ok(answers.some((a) => a.body.width === batches[0]!.batch!.width), 'the width logged is the one served');
   // an idle server, a generous budget: the width the work owed was charged at is the one its worker bound
   t.ok(batches.every((l) => l.batch!.expectedWidth === l.batch!.width), `expected widths ${batches.map((l) => `${String(l.batch!.expectedWidth)}/${String(l.batch!.width)}`).join(' ')}`);
+  // what set the width: a generous budget on an idle server leaves every width to the bet
+  for (const l of batches) {
+    t.match(l.batch!.reasons, { widthsAllowed: 4, widths: 4, workDebtMs: Number, debtShare: Number, pricePerMs: Number, lateByTail: false });
+  }
+  t.ok(batches.some((l) => (l.batch!.reasons as { debtShare: number }).debtShare === 1), 'the first batch owes nothing beyond the target');
+});
+
+t.test('a forced width is logged without reasons: nothing chose it', async (t) => {
+  const lines: string[] = [];
+  const app = await startApp({ LOG_LEVEL: 'debug' }, undefined, undefined, { level: 'debug', stream: { write: (line: string) => void lines.push(line) } });
+  t.teardown(() => app.close());
+  const answer = await request(app.server).post('/classify').set('X-Latency-Budget', '200').set('X-Model-Width', '0.5').set('Content-Type', 'image/png').send(fixtures()[0]!.bytes);
+  t.equal(answer.status, 200);
+  const batches = lines.map((line) => JSON.parse(line) as { msg: string; batch?: Record<string, unknown> }).filter((l) => l.msg === 'batch');
+  t.equal(batches.length, 1);
+  t.equal(batches[0]!.batch!.width, 0.5);
+  t.notOk('reasons' in batches[0]!.batch!);
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import request from 'supertest';
-import { allowance, bestBet, bindBet, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
+import { allowance, bestBet, bindBet, debtShare, finishLimit, planHeadroom, queueHeadroom, type Waiting } from '../dist/policy/width-policy.js';
 import { FixedLatencyModel, OnlineLatencyModel } from '../dist/policy/latency-model.js';
 import { WorkDebt } from '../dist/policy/work-debt.js';
 import { DelayPrice } from '../dist/policy/delay-price.js';
@@ -141,6 +141,17 @@ t.test('finishLimit: greedy takes its own deadline, the planning policies cap it
   t.equal(finishLimit('deadline-plan', { ...head, waiting: [], workDebtMs: 13 }, 0.25), 1, 'the whole: the floor');
   t.equal(finishLimit('deadline-plan', { ...head, waiting: [], freeAt: [0], workDebtMs: 18.75 }, 0.25), 4.5, 'two workers may owe twice as much');
   t.equal(finishLimit('greedy', { ...head, workDebtMs: 1000 }, 0.25), 50, 'the other policies ignore the debt');
+});
+
+t.test('debtShare: whole up to half the tolerated work owed, none from the whole on', async (t) => {
+  // budget 20, two workers, reserve 0.25: 10 ms tolerated
+  t.equal(debtShare(0, 20, 2, 0.25), 1);
+  t.equal(debtShare(5, 20, 2, 0.25), 1);
+  t.equal(debtShare(7.5, 20, 2, 0.25), 0.5);
+  t.equal(debtShare(10, 20, 2, 0.25), 0);
+  t.equal(debtShare(40, 20, 2, 0.25), 0);
+  t.equal(debtShare(7.5, 20, 4, 0.25), 1, 'twice the workers tolerate twice the work');
+  t.equal(debtShare(1e6, Infinity, 2, 0.25), 1, 'a request without a budget tolerates any');
 });
 
 /** A ladder of widths: their predicted times and accuracies, narrowest first. */

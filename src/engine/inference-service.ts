@@ -10,13 +10,13 @@ import { defaultOptions, type PipelineOptions } from '../bundle/pipeline.js';
 import { ServiceError, isErrorCode } from '../errors.js';
 import type { LatencyModel } from '../policy/latency-model.js';
 import { DelayPrice } from '../policy/delay-price.js';
-import { finishLimit } from '../policy/width-policy.js';
+import { debtShare, finishLimit } from '../policy/width-policy.js';
 import { WorkDebt } from '../policy/work-debt.js';
 import { planBatch, planLateBatch } from '../policy/batch-plan.js';
 import { normalizePixels } from '../vision/preprocess.js';
 import type { PipelineAnswer, StageTimings } from './execute-pipeline.js';
 import type { JobPayload, OutputTensor, PipelineInput } from './protocol.js';
-import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type BatchRecord, type Companion, type Dispatch, type Job, type JobResult, type QueueView } from './worker-pool.js';
+import { JobFailedError, JobTimeoutError, PoolClosedError, PoolUnavailableError, QueueFullError, WorkerLostError, WorkerPool, type BatchRecord, type Companion, type Dispatch, type Job, type JobResult, type QueueView, type WidthReasons } from './worker-pool.js';
 
 export type BudgetOutcome = 'met' | 'missed' | 'infeasible';
 
@@ -345,8 +345,14 @@ export class InferenceService {
         // images in a batch of the head and the first members - 1 companions
         const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
         const plan = planBatch(allowed, now, limit, head, companions, cost);
-        // while another worker is free, a request arriving now would not wait: its time costs no one
-        const othersFree = view.idle > 0;
+        // while another worker is free, a request arriving now would not wait: its time costs no one;
+        // the price is of the narrowest width's accuracy, what each delayed request keeps
+        const pricePerMs = deadline.forcedWidth !== undefined || view.idle > 0 ? 0 : this.delayPrice.price(now, accuracyOf.get(affordable[0]!) ?? 0);
+        // what set the width, for the scheduler's trace (a forced width has none)
+        const reasons = (lateByTail: boolean): WidthReasons | undefined =>
+          deadline.forcedWidth === undefined
+            ? { widthsAllowed: affordable.length, widths: widths.length, workDebtMs, debtShare: debtShare(workDebtMs, deadline.budgetMs, view.freeAt.length + 1, this.config.planReserve), pricePerMs, lateByTail }
+            : undefined;
         // the worker binds the width with the most accuracy expected within the limit, of `choices`
         const bet = (choices: readonly number[], ms: number, batch: number): Dispatch['rule'] =>
           deadline.forcedWidth !== undefined
@@ -359,7 +365,7 @@ export class InferenceService {
                 accuracy: choices.map((width) => accuracyOf.get(width) ?? 0),
                 excessMs: this.latency.excess?.(model.name) ?? [],
                 recentMeanMs: this.latency.recentMeanMs?.(model.name) ?? 0,
-                pricePerMs: othersFree ? 0 : this.delayPrice.price(now, accuracyOf.get(choices[0]!) ?? 0) / batch,
+                pricePerMs: pricePerMs / batch,
               };
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch
@@ -370,14 +376,14 @@ export class InferenceService {
           // late on average: as fast as it can; late only by the tail (a noisy machine's p99 can exceed
           // the budget while the mean is a quarter of it): still a bet, on its own deadline
           const rule = view.headLate ? ({ kind: 'fixed', width: allowed[0]! } as const) : bet(affordable, due - now, lateImages);
-          return { rule, expectedMs: late.costMs, expectedWidth: allowed[0]!, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1 };
+          return { rule, expectedMs: late.costMs, expectedWidth: allowed[0]!, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1, reasons: reasons(true) };
         }
         const batch = batchImages(plan.members);
         // owed at the planned (widest allowed) width, though the bet may bind a narrower one; owing the
         // width the bet is likely to bind (`bindBet` at dispatch) instead was level with this over 18
         // rounds (docs/benchmarks.md, section 7, "Owed at the width the bet will bind")
         this.workDebt.add(plan.costMs);
-        return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, expectedWidth: plan.width, meanMs: meanCost(plan.width, batch), companions: plan.members - 1 };
+        return { rule: bet(affordable, plan.limitMs, batch), expectedMs: plan.costMs, expectedWidth: plan.width, meanMs: meanCost(plan.width, batch), companions: plan.members - 1, reasons: reasons(false) };
       },
     };
   }

@@ -59,6 +59,24 @@ export interface Dispatch {
   meanMs?: number;
   /** How many of the companions offered run with it, in their order (0: alone). */
   companions: number;
+  /** What set its width, for the scheduler's trace. */
+  reasons?: WidthReasons;
+}
+
+/** What the scheduler read when it chose a dispatch's widths (the debug log's batch lines). */
+export interface WidthReasons {
+  /** How many of the head's widths load allowed (the width policy's finish limit), of how many. */
+  widthsAllowed: number;
+  widths: number;
+  /** The work owed beyond the target utilization (smoothed, ms) and the share of the widest width's
+   * gain over the floor it leaves (1: it limits nothing; src/policy/work-debt.ts). */
+  workDebtMs: number;
+  debtShare: number;
+  /** What a ms of the worker's time costs the requests that will wait for it, per image (the bet's price). */
+  pricePerMs: number;
+  /** Not even the narrowest width alone was predicted (by the tail) to meet the head's deadline:
+   * it went as a late batch, its width still a bet on the deadline unless late on average. */
+  lateByTail: boolean;
 }
 
 export interface Job {
@@ -218,6 +236,8 @@ export interface BatchRecord {
   /** of tookMs, the ms its worker spent on it (the rest: the hand-offs, and the main thread's delay
    * in taking the answer); undefined if the worker did not say */
   workerMs?: number;
+  /** what set its width (a chosen width; absent for a forced one) */
+  reasons?: WidthReasons;
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -448,6 +468,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       ...(running.dispatch.expectedWidth !== undefined && { expectedWidth: running.dispatch.expectedWidth }),
       tookMs: finishedAt - running.dispatchedAt,
       ...(message.type === 'done' && { workerMs: message.workerMs }),
+      ...(running.dispatch.reasons && { reasons: running.dispatch.reasons }),
     });
   }
 

@@ -193,15 +193,21 @@ export function allowance(head: Pick<HeadState, 'floorMs' | 'widestMs' | 'ladder
   return (ladder.find((rung) => rung.accuracy >= wanted - 1e-12) ?? ladder[ladder.length - 1]!).ms;
 }
 
+/**
+ * The share (0 to 1) of what its widest width adds over its floor that the work owed beyond the
+ * target utilization leaves a head: all of it up to half of `reserve` x its budget per worker, then
+ * less, none at the whole.
+ */
+export function debtShare(workDebtMs: number, budgetMs: number, workers: number, reserve: number): number {
+  return Math.min(1, Math.max(0, 2 * (1 - workDebtMs / (reserve * budgetMs * workers))));
+}
+
 /** The finish limit (ms from now) a policy gives the head of the queue. */
 export function finishLimit(policy: PolicyName, head: HeadState, reserve: number): number {
   const own = head.deadline - head.now;
   if (policy === 'greedy') return own;
   if (policy === 'queue-aware') return Math.min(own, head.floorMs + queueHeadroom(head.now, head.freeAt.length + 1, head.floorMs, head.waiting));
-  // The work owed beyond the target utilization shrinks what the head may take beyond its floor:
-  // all of it up to half of `reserve` x its budget per worker, then less, none at the whole.
-  const tolerated = reserve * head.budgetMs * (head.freeAt.length + 1);
-  const share = Math.min(1, Math.max(0, 2 * (1 - head.workDebtMs / tolerated)));
+  const share = debtShare(head.workDebtMs, head.budgetMs, head.freeAt.length + 1, reserve);
   const widest = Math.min(own, allowance(head, share));
   // Planning beyond what that width needs is pointless; if even that leaves everyone their
   // reserve, nothing else limits the head.
