@@ -6,13 +6,14 @@
  * answers queued long is one that others delayed. `--headers` sends more headers (a fixed width:
  * '{"X-Model-Width":"0.5"}'), for the same count at a server that does not choose. With `--bursty`
  * the answers are also grouped by when in the burst cycle they were sent (in the burst, the 200 ms
- * after it, the calm rest), with the widths each phase was served at. With `--causes` the server
+ * after it, the calm rest), with the widths each phase was served at, and their mean time queued;
+ * `--bin 20` cuts the burst and the 200 ms after it into 20 ms phases instead. With `--causes` the server
  * logs its scheduler's trace (`LOG_LEVEL=debug`, which costs its main thread a log line per batch)
  * and its batches are grouped by what set their width: late by the tail (not even the narrowest
  * width was predicted to make the head's deadline), load through the work owed, load through the
  * reserve of the requests behind, or the worker's bet alone (load allowed every width).
  *
- *   node dist-bench/misses-by-width.js [--rate 184] [--rounds 3] [--seconds 8] [--budget 20] [--bursty] [--causes]
+ *   node dist-bench/misses-by-width.js [--rate 184] [--rounds 3] [--seconds 8] [--budget 20] [--bursty [--bin 20]] [--causes]
  *     [--env '{"TARGET_UTILIZATION":"0.85"}'] [--headers '{...}'] [--script path/to/server.js] [--out FILE]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '8' },
     budget: { type: 'string', default: '20' },
     bursty: { type: 'boolean', default: false },
+    bin: { type: 'string' },
     causes: { type: 'boolean', default: false },
     env: { type: 'string', default: '{}' },
     headers: { type: 'string', default: '{}' },
@@ -62,13 +64,17 @@ const target = { port: server.port, path: '/detect?model=fashion-detector', body
 interface Tally { answers: number; missed: number; clientOnly: number; queueMs: number; serviceMs: number }
 const byWidth = new Map<number, Tally>();
 const BURST = { factor: 3, burstMs: 200, periodMs: 1000 };
-const PHASES = [
-  { name: 'in the burst', until: BURST.burstMs },
-  { name: 'after it', until: 2 * BURST.burstMs },
-  { name: 'calm', until: BURST.periodMs },
-];
-interface PhaseTally { sent: number; missed: number; widths: Record<string, number> }
-const byPhase = PHASES.map((): PhaseTally => ({ sent: 0, missed: 0, widths: {} }));
+const binMs = Number(args.bin ?? 0);
+const PHASES =
+  binMs > 0
+    ? [...Array.from({ length: Math.ceil((2 * BURST.burstMs) / binMs) }, (_, i) => ({ name: `${i * binMs}-${(i + 1) * binMs} ms`, until: (i + 1) * binMs })), { name: 'calm', until: BURST.periodMs }]
+    : [
+        { name: 'in the burst', until: BURST.burstMs },
+        { name: 'after it', until: 2 * BURST.burstMs },
+        { name: 'calm', until: BURST.periodMs },
+      ];
+interface PhaseTally { sent: number; missed: number; queueMs: number; widths: Record<string, number> }
+const byPhase = PHASES.map((): PhaseTally => ({ sent: 0, missed: 0, queueMs: 0, widths: {} }));
 let sent = 0;
 try {
   for (let round = 0; round < rounds; round += 1) {
@@ -80,6 +86,7 @@ try {
         phase.sent += 1;
         phase.missed += outcome.status !== 200 || outcome.latencyMs > budgetMs ? 1 : 0;
         if (outcome.width !== null) phase.widths[outcome.width] = (phase.widths[outcome.width] ?? 0) + 1;
+        phase.queueMs += outcome.queueMs ?? 0;
       }
       if (outcome.width === null || outcome.serviceMs === null || outcome.queueMs === null) continue;
       const tally = byWidth.get(outcome.width) ?? { answers: 0, missed: 0, clientOnly: 0, queueMs: 0, serviceMs: 0 };
@@ -103,9 +110,12 @@ console.log(`${rate} req/s${args.bursty ? ' bursty' : ''}, ${rounds} x ${seconds
 for (const r of rows) {
   console.log(`  width ${String(r.width).padEnd(4)} ${String(r.answers).padStart(5)} answers, ${String(r.missed).padStart(4)} missed (${((100 * r.missed) / r.answers).toFixed(1)}%; ${r.missedOnClientOnly} on the client's clock only), queued ${r.meanQueueMs.toFixed(1)} ms, in service ${r.meanServiceMs.toFixed(1)} ms on average`);
 }
-const phases = PHASES.map((p, i) => ({ phase: p.name, ...byPhase[i]! }));
+const phases = PHASES.map((p, i) => {
+  const { queueMs, ...tally } = byPhase[i]!;
+  return { phase: p.name, ...tally, meanQueueMs: queueMs / Math.max(1, Object.values(tally.widths).reduce((a, n) => a + n, 0)) };
+});
 if (args.bursty) {
-  for (const p of phases) console.log(`  ${p.phase.padEnd(12)} ${String(p.sent).padStart(5)} sent, ${((100 * p.missed) / p.sent).toFixed(1)}% missed or failed, widths ${JSON.stringify(p.widths)}`);
+  for (const p of phases) console.log(`  ${p.phase.padEnd(12)} ${String(p.sent).padStart(5)} sent, ${((100 * p.missed) / p.sent).toFixed(1)}% missed or failed, queued ${p.meanQueueMs.toFixed(1)} ms, widths ${JSON.stringify(p.widths)}`);
 }
 const causes = [...byCause].map(([cause, t]) => ({ cause, ...t }));
 if (args.causes) {

@@ -84,6 +84,33 @@ t.test('planLateBatch: a head late only by the tail (on time on average) takes n
   t.same(planLateBatch(0.25, 0, { deadline: 0.8, images: 1, late: true }, [late, late, late], lateCost), { members: 4, costMs: 6 }, 'a late head takes them all');
 });
 
+t.test('a batch is judged by its mean time beyond its head alone, added to the head\'s tail', async (t) => {
+  // on a noisy machine the tail is three times the mean, and grows with the batch's length
+  const mean = (width: number, images: number): number => 4 * width * images;
+  const tail = (width: number, images: number): number => 3 * mean(width, images);
+  const member = (deadline: number, images = 1): { deadline: number; images: number } => ({ deadline, images });
+  const due5 = [member(5), member(5), member(5)];
+  // alone 3 ms by the tail; with one rider 3 + 1, with two 3 + 2: the third would end at 6
+  t.same(planBatch([0.25], 0, 100, member(5), due5, tail, mean), { width: 0.25, members: 3, limitMs: 5, costMs: 9 }, 'riders by the mean increment; the plan\'s cost is the batch\'s tail');
+  t.match(planBatch([0.25], 0, 100, member(5), due5, tail), { width: 0.25, members: 1 }, 'by the batch\'s own tail: no rider');
+  t.equal(planBatch([0.25], 0, 100, member(2.5), due5, tail, mean), undefined, 'the head alone is still judged by its tail');
+  for (let trial = 0; trial < 200; trial += 1) {
+    const companions = Array.from({ length: trial % 9 }, (_, i) => member(3 + ((trial * 7 + i * 13) % 30), 1 + (i % 2)));
+    const plan = planBatch(WIDTHS, 0, 6, member(20), companions, tail, mean);
+    if (!plan) continue;
+    const members = [member(20), ...companions.slice(0, plan.members - 1)];
+    const images = members.reduce((a, m) => a + m.images, 0);
+    const judged = tail(plan.width, 1) + mean(plan.width, images) - mean(plan.width, 1);
+    t.ok(members.every((m) => judged <= m.deadline), `trial ${trial}: every member in time by the head's tail and the batch's mean`);
+    t.equal(plan.costMs, tail(plan.width, images), `trial ${trial}: planned at the batch's tail`);
+  }
+  // a late batch's riders by the mean too: 0.75 ms per image on average, 3 ms alone by the tail
+  const lateMean = (width: number, images: number): number => (lateCost(width, images) - 2) * 0.75;
+  const riders = [member(2.5), member(2.5), member(100), member(100)];
+  t.same(planLateBatch(0.25, 0, { deadline: 2.5, images: 1, late: false }, riders, lateCost, lateMean), { members: 2, costMs: 4 }, 'by the mean: one rider, within twice its mean alone (1.5 ms)');
+  t.same(planLateBatch(0.25, 0, { deadline: 2.5, images: 1, late: false }, riders, lateCost), { members: 1, costMs: 3 }, 'by the tail: none');
+});
+
 t.test('the latency model reads batches from the sizes profiled, and learns the load for all of them', async (t) => {
   const model = new OnlineLatencyModel(0.99, 16);
   model.calibrate('m', 1, 2, 1);

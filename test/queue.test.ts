@@ -56,3 +56,24 @@ t.test('a forced width is logged without reasons: nothing chose it', async (t) =
   t.equal(batches[0]!.batch!.width, 0.5);
   t.notOk('reasons' in batches[0]!.batch!);
 });
+
+t.test('a batch late by the tail runs at the narrowest width while on-time requests wait beyond it', async (t) => {
+  const lines: string[] = [];
+  const app = await startApp({ LOG_LEVEL: 'debug' }, undefined, undefined, { level: 'debug', stream: { write: (line: string) => void lines.push(line) } });
+  t.teardown(() => app.close());
+  const image = fixtures()[0]!.bytes;
+  interface Line { jobs: number; width: number; queued: number; yielding: number; yielded: boolean; reasons?: { lateByTail: boolean } }
+  const batches = (): Line[] => lines.map((line) => JSON.parse(line) as { msg: string; batch?: Line }).flatMap((l) => (l.msg === 'batch' && l.batch ? [l.batch] : []));
+  // on-time requests left waiting: those queued after it less those that yielded (its head among them, if it did)
+  const lateWithOthersBehind = (): Line[] => batches().filter((b) => b.reasons?.lateByTail && b.queued - b.yielding + (b.yielded ? 1 : 0) >= 1);
+  // floods with budgets about the classifier's tail: heads late by it, on time on average, with others behind
+  for (let flood = 0; flood < 5 && lateWithOthersBehind().length < 3; flood += 1) {
+    const answers = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => request(app.server).post('/classify').set('X-Latency-Budget', String(6 + (i % 10))).set('Content-Type', 'image/png').send(image)),
+    );
+    t.ok(answers.every((a) => a.status === 200), `flood ${flood}: every request answered`);
+  }
+  const behind = lateWithOthersBehind();
+  t.ok(behind.length > 0, `${behind.length} late batches with on-time requests behind, of ${batches().length}`);
+  t.same([...new Set(behind.map((b) => b.width))], [0.25], 'each at the narrowest width');
+});

@@ -344,7 +344,7 @@ export class InferenceService {
         const head = { deadline: due, images };
         // images in a batch of the head and the first members - 1 companions
         const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
-        const plan = planBatch(allowed, now, limit, head, companions, cost);
+        const plan = planBatch(allowed, now, limit, head, companions, cost, meanCost);
         // while another worker is free, a request arriving now would not wait: its time costs no one;
         // the price is of the narrowest width's accuracy, what each delayed request keeps
         const pricePerMs = deadline.forcedWidth !== undefined || view.idle > 0 ? 0 : this.delayPrice.price(now, accuracyOf.get(affordable[0]!) ?? 0);
@@ -370,12 +370,17 @@ export class InferenceService {
         if (plan === undefined) {
           // the head cannot make it even at the narrowest width, by the tail: drain, at the narrowest width, in the largest batch
           // that makes no one else late (a head on time on average counts among them: it takes no rider it cannot afford)
-          const late = planLateBatch(allowed[0]!, now, { ...head, late: view.headLate }, companions, cost);
+          const late = planLateBatch(allowed[0]!, now, { ...head, late: view.headLate }, companions, cost, meanCost);
           this.workDebt.add(late.costMs);
           const lateImages = batchImages(late.members);
-          // late on average: as fast as it can; late only by the tail (a noisy machine's p99 can exceed
-          // the budget while the mean is a quarter of it): still a bet, on its own deadline
-          const rule = view.headLate ? ({ kind: 'fixed', width: allowed[0]! } as const) : bet(affordable, due - now, lateImages);
+          // Late on average: as fast as it can. Late only by the tail (a noisy machine's p99 can exceed
+          // the budget while the mean is a quarter of it): still a bet on its own deadline, but only
+          // while no on-time request waits beyond what it takes along; one that does would wait for
+          // the wider run, and in a burst the queue that builds then lasts the burst
+          // (docs/benchmarks.md, section 7, "Where a burst is lost").
+          // (the on-time requests waiting outnumber the companions it takes)
+          const narrowest = view.headLate || view.waiting.length >= late.members;
+          const rule = narrowest ? ({ kind: 'fixed', width: allowed[0]! } as const) : bet(affordable, due - now, lateImages);
           return { rule, expectedMs: late.costMs, expectedWidth: allowed[0]!, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1, reasons: reasons(true) };
         }
         const batch = batchImages(plan.members);

@@ -75,7 +75,8 @@ export interface WidthReasons {
   /** What a ms of the worker's time costs the requests that will wait for it, per image (the bet's price). */
   pricePerMs: number;
   /** Not even the narrowest width alone was predicted (by the tail) to meet the head's deadline:
-   * it went as a late batch, its width still a bet on the deadline unless late on average. */
+   * it went as a late batch, its width still a bet on the deadline unless late on average or on-time
+   * requests wait beyond the batch (then the narrowest). */
   lateByTail: boolean;
 }
 

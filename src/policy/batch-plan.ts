@@ -26,10 +26,21 @@ export interface BatchPlan {
   costMs: number;
 }
 
+/** A job's predicted time at a width for that many images. */
+export type CostMs = (width: number, images: number) => number;
+
 /**
  * `widths` ascending; `headLimitMs` the width policy's finish limit for the head, from now;
- * `costMs(width, images)` the predicted time of a job of that many images. Undefined when not even
- * the head alone fits at the narrowest width.
+ * `costMs(width, images)` the predicted time of a job of that many images (the latency model's
+ * tail), `meanMs` the same on average. Undefined when not even the head alone fits at the narrowest
+ * width.
+ *
+ * A batch is judged by its mean time beyond the head's alone, added to the head's tail: a hiccup of
+ * the machine strikes a batch as it would strike its head run alone, so the tail's excess counts
+ * once, not once more per rider. Judged by its own tail (which grows with its length) a batch of
+ * two at the narrowest width looked 20 ms long on a noisy machine where it took 5: batches did not
+ * form in bursts, where they are the capacity (docs/benchmarks.md, section 7, "Where a burst is
+ * lost"). `costMs` of the plan is the batch's tail all the same: what the requests behind plan with.
  *
  * The finish limit bounds the width, not the batch. It is what the requests behind and the work
  * owed (work-debt.ts) allow the head beyond its floor: time for more accuracy. Read as a limit on
@@ -37,7 +48,7 @@ export interface BatchPlan {
  * in deadline order the requests behind wait for the companions anyway, and one batch serves them
  * sooner than one by one.
  */
-export function planBatch(widths: readonly number[], now: number, headLimitMs: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): BatchPlan | undefined {
+export function planBatch(widths: readonly number[], now: number, headLimitMs: number, head: BatchMember, companions: readonly BatchMember[], costMs: CostMs, meanMs: CostMs = costMs): BatchPlan | undefined {
   const own = head.deadline - now;
   // every prefix of the companions: its images and the tightest deadline in it
   const prefixes: { images: number; limitMs: number }[] = [{ images: head.images, limitMs: own }];
@@ -47,11 +58,11 @@ export function planBatch(widths: readonly number[], now: number, headLimitMs: n
   }
   for (let w = widths.length - 1; w >= 0; w -= 1) {
     const width = widths[w]!;
-    if (costMs(width, head.images) > Math.min(headLimitMs, own)) continue;
+    const alone = costMs(width, head.images);
+    if (alone > Math.min(headLimitMs, own)) continue;
     for (let b = prefixes.length; b >= 1; b -= 1) {
       const { images, limitMs } = prefixes[b - 1]!;
-      const cost = costMs(width, images);
-      if (cost <= limitMs) return { width, members: b, limitMs, costMs: cost };
+      if (alone + meanMs(width, images) - meanMs(width, head.images) <= limitMs) return { width, members: b, limitMs, costMs: costMs(width, images) };
     }
   }
   return undefined;
@@ -79,15 +90,17 @@ export const LATE_BATCH_SPAN = 2;
  * its deadline cannot afford: loading it with late ones made it late for sure, which turned every
  * stale tail into a collapse (docs/engine.md).
  */
-export function planLateBatch(width: number, now: number, head: BatchMember, companions: readonly BatchMember[], costMs: (width: number, images: number) => number): { members: number; costMs: number } {
+export function planLateBatch(width: number, now: number, head: BatchMember, companions: readonly BatchMember[], costMs: CostMs, meanMs: CostMs = costMs): { members: number; costMs: number } {
   let images = head.images;
-  let best = { members: 1, costMs: costMs(width, images) };
-  let limitMs = Math.min(head.late ? Infinity : head.deadline - now, LATE_BATCH_SPAN * best.costMs);
+  let members = 1;
+  let taken = images;
+  // judged on average: its head is already past its deadline by the tail, and the tail of a batch
+  // is its head's (planBatch)
+  let limitMs = Math.min(head.late ? Infinity : head.deadline - now, LATE_BATCH_SPAN * meanMs(width, images));
   for (const [i, member] of companions.entries()) {
     images += member.images;
     if (!member.late) limitMs = Math.min(limitMs, member.deadline - now);
-    const cost = costMs(width, images);
-    if (cost <= limitMs) best = { members: i + 2, costMs: cost };
+    if (meanMs(width, images) <= limitMs) [members, taken] = [i + 2, images];
   }
-  return best;
+  return { members, costMs: costMs(width, taken) };
 }
