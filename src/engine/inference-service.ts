@@ -377,8 +377,8 @@ export class InferenceService {
           // the budget while the mean is a quarter of it): still a bet on its own deadline, but only
           // while no on-time request waits beyond what it takes along; one that does would wait for
           // the wider run, and in a burst the queue that builds then lasts the burst
-          // (docs/benchmarks.md, section 7, "Where a burst is lost").
-          // (the on-time requests waiting outnumber the companions it takes)
+          // (docs/benchmarks.md, section 7, "Where a burst is lost"). Some wait beyond it when the
+          // on-time requests waiting outnumber the companions it takes.
           const narrowest = view.headLate || view.waiting.length >= late.members;
           const rule = narrowest ? ({ kind: 'fixed', width: allowed[0]! } as const) : bet(affordable, due - now, lateImages);
           return { rule, expectedMs: late.costMs, expectedWidth: allowed[0]!, meanMs: meanCost(allowed[0]!, lateImages), companions: late.members - 1, reasons: reasons(true) };
