@@ -72,7 +72,7 @@ t.test('a batch late by the tail runs at the narrowest width while on-time reque
       Array.from({ length: 80 }, (_, i) => request(app.server).post('/classify').set('X-Latency-Budget', String(6 + (i % 10))).set('Content-Type', 'image/png').send(image)),
     );
     // a flood may fill the queue: those get a clear 503 `overloaded`, never a silent drop
-        t.ok(answers.every((a) => a.status === 200 || (a.status === 503 && a.body.error === 'overloaded')), `flood ${flood}: every request answered or refused as overloaded`);
+    t.ok(answers.every((a) => a.status === 200 || (a.status === 503 && a.body.error === 'overloaded')), `flood ${flood}: every request answered or refused as overloaded`);
   }
   const behind = lateWithOthersBehind();
   t.ok(behind.length > 0, `${behind.length} late batches with on-time requests behind, of ${batches().length}`);
