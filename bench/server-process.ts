@@ -88,9 +88,10 @@ export async function startServer(env: Record<string, string> = {}, entry = THIS
 }
 
 /** Builds or settings to compare side by side: `{"name": {"env": {...}, "script": "path/to/server.js",
- * "headers": {...}}}`, all optional (this build, defaults; `headers` go with every request, e.g.
- * `{"X-Model-Width": "0.25"}` for a fixed width on a server of its own). */
-export type Variants = Record<string, { env?: Record<string, string>; script?: string; headers?: Record<string, string> }>;
+ * "headers": {...}, "points": [...]}}`, all optional (this build, defaults; `headers` go with every
+ * request, e.g. `{"X-Model-Width": "0.25"}` for a fixed width on a server of its own; `points` limits
+ * the variant to some load points, e.g. `["steady 1x", "bursty 2x"]`, where only those matter). */
+export type Variants = Record<string, { env?: Record<string, string>; script?: string; headers?: Record<string, string>; points?: string[] }>;
 
 export function parseVariants(json: string | undefined): Variants {
   if (!json) throw new Error('--variants is required, e.g. {"before":{"script":"..."},"now":{}}');

@@ -12,7 +12,8 @@
  *
  * A variant is `{"env": {...}, "script": "path/to/server.js", "headers": {...}}`, all optional (this
  * build, defaults, the budget header alone); `{"headers": {"X-Model-Width": "0.25"}}` is a fixed width
- * on a server of its own, with the same history as every other variant's.
+ * on a server of its own, with the same history as every other variant's; `"points": ["steady 1x"]`
+ * runs a variant at those load points only (a fixed width where it is a rival), which shortens a round.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -53,7 +54,8 @@ try {
     for (const [pattern, loads] of [['steady', list(args.loads)], ['bursty', list(args.bursty)]] as const) {
       for (const load of loads) {
         const shift = args['fixed-order'] ? 0 : repeat % servers.length;
-        for (const [position, [variant, server]] of [...servers.slice(shift), ...servers.slice(0, shift)].entries()) {
+        const turn = [...servers.slice(shift), ...servers.slice(0, shift)].filter(([variant]) => variants[variant]!.points?.includes(`${pattern} ${load}x`) ?? true);
+        for (const [position, [variant, server]] of turn.entries()) {
           const shots = schedule(load * capacity, seconds, pattern === 'bursty' ? { factor: 3, burstMs: 200, periodMs: 1000 } : undefined);
           const headers = { 'Content-Type': 'image/png', 'X-Latency-Budget': String(budgetMs), ...variants[variant]!.headers };
           const target = { port: server.port, path: `/detect?model=${MODEL}`, body: image, headers };
@@ -74,6 +76,7 @@ const points = [...new Set(rows.map((r) => `${r.pattern} ${r.load}x`))];
 for (const point of points) {
   for (const variant of Object.keys(variants)) {
     const mine = rows.filter((r) => `${r.pattern} ${r.load}x` === point && r.variant === variant);
+    if (mine.length === 0) continue;
     const pct = (f: (r: Row) => number): string => {
       const values = mine.map((r) => 100 * f(r));
       return `${(values.reduce((a, b) => a + b, 0) / values.length).toFixed(1)} (${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)})`;

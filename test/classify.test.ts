@@ -55,6 +55,20 @@ t.test('a generous budget serves full width when idle', async (t) => {
   t.equal(res.body.budget.outcome, 'met');
 });
 
+t.test('DEADLINE_MARGIN_MS plans the answer that much before the deadline, and only the plan', async (t) => {
+  // a margin as large as the budget leaves the plan no time: the narrowest width, though the
+  // server's own clock meets the budget at any width
+  const early = await startApp({ DEADLINE_MARGIN_MS: '1000' });
+  t.teardown(() => early.close());
+  const res = await request(early.server).post('/classify').set('X-Latency-Budget', '1000').attach('image', images[1]!.path);
+  t.equal(res.status, 200);
+  t.equal(res.body.width, 0.25);
+  t.equal(res.body.budget.ms, 1000);
+  t.equal(res.body.budget.met, true);
+  const roomy = await request(early.server).post('/classify').set('X-Latency-Budget', '5000').attach('image', images[1]!.path);
+  t.equal(roomy.body.width, 1, 'a budget beyond the margin leaves the plan its time');
+});
+
 t.test('forced width through the query and the header', async (t) => {
   for (const width of [0.25, 0.5, 0.75]) {
     const res = await request(app.server).post(`/classify?width=${width}`).attach('image', images[3]!.path);

@@ -301,11 +301,15 @@ export class InferenceService {
     // lateness (and shedding at arrival) go by the mean: late only if it would be late on average, not merely in the tail
     const meanCost = (width: number, n: number): number => (decodes ? n * this.latency.estimate(model.name, 'decode').mean : 0) + this.latency.estimate(model.name, width, n).mean;
     const meanFloorMs = (): number => meanCost(floor, images);
-    const due = deadline.arrivedAt + deadline.budgetMs;
+    // planned to be ready DEADLINE_MARGIN_MS early: the budget is the client's, and part of it is
+    // spent outside the server (the trip in and out, the client's own event loop), where an answer
+    // the server finished just in time arrives late
+    const deadlineAt = deadline.arrivedAt + deadline.budgetMs;
+    const due = deadlineAt - this.config.deadlineMarginMs;
     const batchable = this.config.maxBatchSize > 1 && payload.kind === 'pipeline' && payload.input.kind === 'images';
     return {
       deadline: due,
-      timeoutAt: due + this.config.jobTimeoutMs,
+      timeoutAt: deadlineAt + this.config.jobTimeoutMs,
       budgetMs: deadline.budgetMs,
       payload,
       images,
