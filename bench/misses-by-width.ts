@@ -3,7 +3,8 @@
  * answers grouped by the width they were served at, with how many missed on the client's clock (and
  * of those, how many were within budget on the server's: lost on the way out, to a busy event loop
  * or a busy client) and their mean time queued and in service (the answer's timings). A width whose
- * answers queued long is one that others delayed. `--headers` sends more headers (a fixed width:
+ * answers queued long is one that others delayed; the misses alone are also grouped by the batch
+ * size they ran in, with their mean time queued and in service. `--headers` sends more headers (a fixed width:
  * '{"X-Model-Width":"0.5"}'), for the same count at a server that does not choose. With `--bursty`
  * the answers are also grouped by when in the burst cycle they were sent (in the burst, the 200 ms
  * after it, the calm rest), with the widths each phase was served at, and their mean time queued;
@@ -63,6 +64,8 @@ const target = { port: server.port, path: '/detect?model=fashion-detector', body
 
 interface Tally { answers: number; missed: number; clientOnly: number; queueMs: number; serviceMs: number }
 const byWidth = new Map<number, Tally>();
+// the misses by width and batch size: whether they queued (delayed by others) or ran long
+const missesByBatch = new Map<string, { missed: number; queueMs: number; serviceMs: number }>();
 const BURST = { factor: 3, burstMs: 200, periodMs: 1000 };
 const binMs = Number(args.bin ?? 0);
 const PHASES =
@@ -94,6 +97,14 @@ try {
       tally.answers += 1;
       tally.missed += missed ? 1 : 0;
       tally.clientOnly += missed && outcome.serverMet === true ? 1 : 0;
+      if (missed) {
+        const key = `${outcome.width} x${outcome.batchSize ?? '?'}`;
+        const group = missesByBatch.get(key) ?? { missed: 0, queueMs: 0, serviceMs: 0 };
+        group.missed += 1;
+        group.queueMs += outcome.queueMs;
+        group.serviceMs += outcome.serviceMs;
+        missesByBatch.set(key, group);
+      }
       tally.queueMs += outcome.queueMs;
       tally.serviceMs += outcome.serviceMs;
       byWidth.set(outcome.width, tally);
@@ -110,6 +121,9 @@ console.log(`${rate} req/s${args.bursty ? ' bursty' : ''}, ${rounds} x ${seconds
 for (const r of rows) {
   console.log(`  width ${String(r.width).padEnd(4)} ${String(r.answers).padStart(5)} answers, ${String(r.missed).padStart(4)} missed (${((100 * r.missed) / r.answers).toFixed(1)}%; ${r.missedOnClientOnly} on the client's clock only), queued ${r.meanQueueMs.toFixed(1)} ms, in service ${r.meanServiceMs.toFixed(1)} ms on average`);
 }
+const misses = [...missesByBatch].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([batch, g]) => ({ batch, missed: g.missed, meanQueueMs: g.queueMs / g.missed, meanServiceMs: g.serviceMs / g.missed }));
+console.log('  the misses by width x batch size:');
+for (const m of misses) console.log(`  ${m.batch.padEnd(9)} ${String(m.missed).padStart(4)} missed, queued ${m.meanQueueMs.toFixed(1)} ms, in service ${m.meanServiceMs.toFixed(1)} ms on average`);
 const phases = PHASES.map((p, i) => {
   const { queueMs, ...tally } = byPhase[i]!;
   return { phase: p.name, ...tally, meanQueueMs: queueMs / Math.max(1, Object.values(tally.widths).reduce((a, n) => a + n, 0)) };
@@ -124,4 +138,4 @@ if (args.causes) {
   for (const c of causes) console.log(`  ${c.cause.padEnd(26)} ${((100 * c.jobs) / jobs).toFixed(1).padStart(5)}% of jobs, ${c.batches} batches, ${c.batches > 0 ? ((100 * c.headsLate) / c.batches).toFixed(1) : '-'}% heads late, widths ${JSON.stringify(c.widths)}`);
 }
 mkdirSync(dirname(args.out), { recursive: true });
-writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, headers: extraHeaders, sent, rows, ...(args.bursty && { phases }), ...(args.causes && { causes }) }, null, 2) + '\n');
+writeFileSync(args.out, JSON.stringify({ rate, rounds, seconds, budgetMs, bursty: args.bursty, env, headers: extraHeaders, sent, rows, misses, ...(args.bursty && { phases }), ...(args.causes && { causes }) }, null, 2) + '\n');

@@ -23,6 +23,8 @@ export interface Outcome {
   serviceMs: number | null;
   /** The server's time from the request's arrival to its dispatch (its answer's `timings.queueMs`). */
   queueMs: number | null;
+  /** Requests run as one batch with this one, itself included (its answer's `batchSize`). */
+  batchSize: number | null;
 }
 
 export interface Target {
@@ -108,19 +110,21 @@ function send(target: Target, agent: http.Agent, sentAt: number): Promise<Outcom
           let serverMet: boolean | null = null;
           let serviceMs: number | null = null;
           let queueMs: number | null = null;
+          let batchSize: number | null = null;
           if (res.statusCode === 200) {
-            const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number; budget?: { met?: boolean }; timings?: { queueMs: number; totalMs: number } };
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { width: number; expectedAccuracy: number; budget?: { met?: boolean }; timings?: { queueMs: number; totalMs: number }; batchSize?: number };
             width = body.width;
             expectedAccuracy = body.expectedAccuracy;
             serverMet = body.budget?.met ?? null;
             serviceMs = body.timings ? body.timings.totalMs - body.timings.queueMs : null;
             queueMs = body.timings?.queueMs ?? null;
+            batchSize = body.batchSize ?? null;
           }
-          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet, serviceMs, queueMs });
+          resolve({ sentAt, latencyMs, status: res.statusCode ?? 0, width, expectedAccuracy, serverMet, serviceMs, queueMs, batchSize });
         });
       },
     );
-    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null, serviceMs: null, queueMs: null }));
+    req.on('error', () => resolve({ sentAt, latencyMs: performance.now() - begin, status: 0, width: null, expectedAccuracy: null, serverMet: null, serviceMs: null, queueMs: null, batchSize: null }));
     req.end(target.body);
   });
 }
