@@ -36,7 +36,7 @@ export const ERROR_CATALOGUE = {
   internal_error: { status: 500, when: 'anything unexpected (logged)' },
   not_ready: { status: 503, when: 'the inference sessions are still starting, or no worker is running (Retry-After)' },
   inference_timeout: { status: 503, when: 'no worker was free, or the worker did not answer, within JOB_TIMEOUT_MS after the deadline (Retry-After)' },
-  deadline_unreachable: { status: 503, when: 'SHED_LATE_REQUESTS is on and the budget cannot be met even at the narrowest width (Retry-After)' },
+  deadline_unreachable: { status: 503, when: 'SHED_LATE_REQUESTS is on and the budget, less DEADLINE_MARGIN_MS, cannot be met even at the narrowest width (Retry-After)' },
   worker_lost: { status: 503, when: 'the worker running the request stopped; it is being replaced (Retry-After)' },
   overloaded: { status: 503, when: 'MAX_PENDING_REQUESTS inference requests are already in hand, or the queue is full (Retry-After)' },
   shutting_down: { status: 503, when: 'the server is stopping (Retry-After)' },
