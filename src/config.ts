@@ -23,8 +23,6 @@ export interface Config {
   targetUtilization: number;
   /** ms before each request's deadline its answer is planned to be ready: the budget's time outside the server. */
   deadlineMarginMs: number;
-  /** How many times the measured delay price (src/policy/delay-price.ts) a wider width's time is charged. */
-  delayPriceWeight: number;
   latencyQuantile: number;
   maxQueueDepth: number;
   /** A job not answered this long after its deadline is given up. */
@@ -131,7 +129,6 @@ export function loadConfig(env: Env = process.env): Config {
     planReserve: number(env, 'PLAN_RESERVE', 0.25, (v) => v >= 0 && v < 1, 'in [0, 1)'),
     targetUtilization: number(env, 'TARGET_UTILIZATION', 0.95, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     deadlineMarginMs: number(env, 'DEADLINE_MARGIN_MS', 2, (v) => v >= 0 && v <= 1000, 'from 0 to 1000 milliseconds'),
-    delayPriceWeight: number(env, 'DELAY_PRICE_WEIGHT', 4, (v) => v >= 0 && v <= 100, 'from 0 to 100'),
     latencyQuantile: number(env, 'LATENCY_QUANTILE', 0.99, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     maxQueueDepth: number(env, 'MAX_QUEUE_DEPTH', 64, positiveInt, 'a positive integer'),
     jobTimeoutMs: number(env, 'JOB_TIMEOUT_MS', 5000, positiveInt, 'a positive number of milliseconds'),

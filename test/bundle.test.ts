@@ -46,8 +46,6 @@ t.test('configuration errors name the variable', async (t) => {
   t.throws(() => loadConfig({ EXECUTION_PROVIDERS: 'tpu' }), /EXECUTION_PROVIDERS/);
   t.throws(() => loadConfig({ DEFAULT_LATENCY_BUDGET_MS: '-1' }), /DEFAULT_LATENCY_BUDGET_MS/);
   t.throws(() => loadConfig({ DEADLINE_MARGIN_MS: '-1' }), /DEADLINE_MARGIN_MS/);
-  t.throws(() => loadConfig({ DELAY_PRICE_WEIGHT: '-1' }), /DELAY_PRICE_WEIGHT/);
-  t.equal(loadConfig({ DELAY_PRICE_WEIGHT: '0' }).delayPriceWeight, 0, 'no price at all is allowed');
   t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
   t.throws(() => loadConfig({ WARMUP_REQUESTS: '-1' }), /WARMUP_REQUESTS=-1: must be a number of requests/);
   t.throws(() => loadConfig({ WIDTH_POLICY: 'fastest' }), /WIDTH_POLICY=fastest: use one of deadline-plan, queue-aware, greedy/);

@@ -350,10 +350,8 @@ export class InferenceService {
         const batchImages = (members: number): number => images + companions.slice(0, members - 1).reduce((a, c) => a + c.images, 0);
         const plan = planBatch(allowed, now, limit, head, companions, cost, meanCost);
         // while another worker is free, a request arriving now would not wait: its time costs no one;
-        // the price is of the narrowest width's accuracy, what each delayed request keeps, weighted
-        // (DELAY_PRICE_WEIGHT): the measured price counts only the requests a ms turns late, not
-        // those it leaves to a narrower width or to the backlog a stall then drains
-        const pricePerMs = deadline.forcedWidth !== undefined || view.idle > 0 ? 0 : this.config.delayPriceWeight * this.delayPrice.price(now, accuracyOf.get(affordable[0]!) ?? 0);
+        // the price is of the narrowest width's accuracy, what each delayed request keeps
+        const pricePerMs = deadline.forcedWidth !== undefined || view.idle > 0 ? 0 : this.delayPrice.price(now, accuracyOf.get(affordable[0]!) ?? 0);
         // what set the width, for the scheduler's trace (a forced width has none)
         const reasons = (lateByTail: boolean): WidthReasons | undefined =>
           deadline.forcedWidth === undefined
