@@ -36,8 +36,14 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'bench', 'results', 'side-by-side.json') },
   },
 });
-const variants = parseVariants(args.variants);
 const list = (value: string): number[] => (value === '' ? [] : value.split(',').map(Number));
+const variants = parseVariants(args.variants);
+// a point misspelt in `points` would leave its variant out of every round without a word
+const runPoints = [...list(args.loads).map((load) => `steady ${load}x`), ...list(args.bursty).map((load) => `bursty ${load}x`)];
+for (const [name, { points }] of Object.entries(variants)) {
+  const unknown = (points ?? []).filter((point) => !runPoints.includes(point));
+  if (unknown.length > 0) throw new Error(`variant "${name}": points ${JSON.stringify(unknown)} are not in this run (${runPoints.join(', ')})`);
+}
 const [budgetMs, seconds, capacity, repeats] = [Number(args.budget), Number(args.seconds), Number(args.capacity), Number(args.repeats)];
 const MODEL = 'fashion-detector';
 const image = fixture('scene-test-00000.png');
