@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { WORKER_THREAD_NAME } from '../dist/engine/protocol.js';
 
 export interface RunningServer {
   port: number;
@@ -39,13 +40,21 @@ export function threadCpuMs(pid: number): Map<string, number> {
   return threads;
 }
 
+/** The group a thread of the server belongs to, by its name (`threadCpuMs`'s key after the id).
+ * Builds before the workers named their threads called them "node", like V8's helpers: there a
+ * "node" thread that spent over `workerShareMs` counts as a worker. */
+export function threadGroup(name: string, spentMs: number, workerShareMs: number): string {
+  if (name === WORKER_THREAD_NAME) return 'inference workers';
+  if (name === 'node') return spentMs > workerShareMs ? 'inference workers' : 'V8 helpers';
+  return name === 'libuv-worker' ? 'libuv pool' : name.startsWith('libvips') ? 'libvips' : name === 'main' ? 'main thread' : 'other';
+}
+
 /** The CPU each group of threads spent between two `threadCpuMs` readings, per `count` (e.g. requests). */
 export function cpuByGroup(before: Map<string, number>, after: Map<string, number>, count: number, workerShareMs: number): Record<string, number> {
   const groups: Record<string, number> = {};
   for (const [key, ms] of after) {
     const spent = (ms - (before.get(key) ?? 0)) / count;
-    const name = key.slice(key.indexOf(':') + 1);
-    const group = name === 'node' ? (spent * count > workerShareMs ? 'inference workers' : 'V8 helpers') : name === 'libuv-worker' ? 'libuv pool' : name.startsWith('libvips') ? 'libvips' : name === 'main' ? 'main thread' : 'other';
+    const group = threadGroup(key.slice(key.indexOf(':') + 1), spent * count, workerShareMs);
     groups[group] = (groups[group] ?? 0) + spent;
   }
   return groups;
@@ -54,9 +63,10 @@ export function cpuByGroup(before: Map<string, number>, after: Map<string, numbe
 /** The service built from this checkout; `entry` picks another build (e.g. the previous engine's). */
 export const THIS_SERVER = join(import.meta.dirname, '..', 'dist', 'server.js');
 
-/** `onLine`: each log line the server writes once ready (they are discarded without it). */
-export async function startServer(env: Record<string, string> = {}, entry = THIS_SERVER, onLine?: (line: string) => void): Promise<RunningServer> {
-  const child = spawn(process.execPath, [entry], {
+/** `onLine`: each line the server writes to stdout once ready (they are discarded without it);
+ * `nodeArgs`: Node's own flags for it (e.g. `--trace-gc`, whose lines come through `onLine`). */
+export async function startServer(env: Record<string, string> = {}, entry = THIS_SERVER, onLine?: (line: string) => void, nodeArgs: readonly string[] = []): Promise<RunningServer> {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     // no admission limit, queue bound or job timeout: the benchmarks compare policies, not shedding
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', MAX_QUEUE_DEPTH: '100000', MAX_PENDING_REQUESTS: '100000', JOB_TIMEOUT_MS: '600000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { loadBundles } from '../dist/bundle/load-bundles.js';
 import { buildApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
+import { WORKER_THREAD_NAME } from '../dist/engine/protocol.js';
 import { fixtures, MODELS_DIR, startApp } from './helpers.js';
 
 t.test('/readyz is 503 until the sessions are built, then 200', async (t) => {
@@ -31,6 +32,13 @@ t.test('/readyz is 503 until the sessions are built, then 200', async (t) => {
   // Linux keeps nice values per thread: the worker (and any thread it started) runs below the event loop
   t.ok(niceValues().filter((nice) => nice === expected).length > atExpected, `a thread at nice ${expected}: the worker`);
   t.equal(niceOf(String(process.pid)), own, 'the main thread keeps its priority');
+  // named, the worker's thread (and any it starts, which inherit the name as they do the nice value)
+  // is told from V8's helpers, all "node" by default, in top -H and /proc
+  const commOf = (tid: string): string => { try { return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(); } catch { return ''; } };
+  const named = readdirSync('/proc/self/task').filter((tid) => commOf(tid) === WORKER_THREAD_NAME);
+  t.ok(named.length >= 1, `the worker's thread is named ${WORKER_THREAD_NAME}`);
+  t.same(named.map(niceOf), named.map(() => expected), 'the named threads are those below the event loop');
+  t.not(commOf(String(process.pid)), WORKER_THREAD_NAME, 'the main thread keeps its name');
   const after = await request(app.server).get('/readyz');
   t.equal(after.status, 200);
   t.equal(after.body.executionProvider, 'cpu');

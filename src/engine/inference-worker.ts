@@ -4,7 +4,7 @@
  * the JavaScript post-processing block the thread they run on, which is why they run here and not
  * on the main thread.
  */
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
@@ -12,7 +12,7 @@ import { defaultOptions, type Pipeline } from '../bundle/pipeline.js';
 import { ServiceError } from '../errors.js';
 import { bindBet } from '../policy/width-policy.js';
 import { executePipeline } from './execute-pipeline.js';
-import type { ExitMessage, JobMessage, JobOutcome, WidthRule, WorkerInit, WorkerMessage } from './protocol.js';
+import { WORKER_THREAD_NAME, type ExitMessage, type JobMessage, type JobOutcome, type WidthRule, type WorkerInit, type WorkerMessage } from './protocol.js';
 import { ModelSessions } from './sessions.js';
 
 const port = parentPort;
@@ -25,7 +25,21 @@ const pipelines = new Map<string, Pipeline>(init.pipelines.map((p) => [p.model, 
 // results of one-off images are not worth caching.
 sharp.concurrency(init.intraOpThreads);
 sharp.cache(false);
+nameThread(WORKER_THREAD_NAME);
 lowerPriority(init.workerNice);
+
+/**
+ * Names this thread as `top -H`, `ps -L`, perf and /proc show it (Linux). Node names its worker
+ * threads "node", like V8's own helper threads, so a worker's CPU could only be told from theirs by
+ * how much of it there was; named, a thread that holds the cores is plain to see.
+ */
+function nameThread(name: string): void {
+  try {
+    writeFileSync('/proc/thread-self/comm', name);
+  } catch {
+    // not Linux: threads keep the name the runtime gave them
+  }
+}
 
 /**
  * The event loop's work (reading requests, dispatching, replying) comes in short slices that every

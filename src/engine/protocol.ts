@@ -3,6 +3,9 @@ import type { Pipeline, PipelineOptions } from '../bundle/pipeline.js';
 import type { Bet } from '../policy/width-policy.js';
 import type { Execution } from './execute-pipeline.js';
 
+/** What an inference worker's thread is called (Linux; at most 15 characters). */
+export const WORKER_THREAD_NAME = 'slimmable-infer';
+
 export interface WorkerModel {
   name: string;
   widths: { width: number; graph: Uint8Array }[];
